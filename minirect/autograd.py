@@ -1,0 +1,465 @@
+"""Reverse-mode automatic differentiation: ``Tensor`` and ``Function``.
+
+A ``Tensor`` wraps one backend array (NumPy or CuPy) and remembers the
+``Function`` that produced it. Calling ``loss.backward()`` walks that graph
+backwards in topological order and, at each function, turns the gradient of
+the output into gradients of the inputs (the chain rule).
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()          # Function nodes Mul and Sum are recorded
+    y.backward()               # x.grad == 2 * x
+
+A ``Function`` subclass implements two methods on *raw arrays*:
+
+* ``forward(*arrays) -> array`` (or a tuple of arrays), with ``self.xp`` set to
+  the array module of its inputs;
+* ``backward(*grads) -> one gradient per input`` (``None`` for inputs that need
+  none), saving what it needs with ``self.save_for_backward``.
+
+Gradients are plain arrays too (no graph of the backward pass), which keeps the
+engine small: minirect computes first derivatives only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block no graph is recorded (evaluation, optimizer steps)."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class Tensor:
+    """An n-dimensional array with an optional gradient.
+
+    Parameters
+    ----------
+    data : array-like, NumPy or CuPy array
+        Python floats become float32; existing arrays keep their dtype and
+        device unless ``dtype``/``device`` say otherwise.
+    requires_grad : bool
+        Leaf tensors with ``requires_grad=True`` receive ``.grad`` in backward.
+    """
+
+    _is_minirect_tensor = True
+    __array_priority__ = 1000  # so ndarray * Tensor calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = backend.asarray(data, dtype=dtype, device=device)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = None          # the Function that made this tensor
+        self.name = None             # optional label, used by graph drawings
+        self._retain_grad = False
+
+    # --- array-like facts --------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def xp(self):
+        return backend.get_array_module(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = backend.to_numpy(self.data).__repr__().replace("array(", "tensor(", 1)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        if extras:
+            body = body[:-1] + ", " + ", ".join(extras) + ")"
+        return body
+
+    # --- host copies (the only implicit-looking ones are explicit calls) --
+    def numpy(self):
+        """A NumPy copy of the data (copies from the GPU when needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    # --- devices and dtypes --------------------------------------------------
+    def to(self, device: str) -> Tensor:
+        """Return this tensor on 'cpu' or 'cuda' (itself if already there)."""
+        if backend._check_device(device) == self.device:
+            return self
+        out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def astype(self, dtype) -> Tensor:
+        from .functional import astype
+        return astype(self, dtype)
+
+    def float(self) -> Tensor:
+        return self.astype("float32")
+
+    def double(self) -> Tensor:
+        return self.astype("float64")
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (no gradient flows through it)."""
+        return Tensor(self.data)
+
+    def retain_grad(self) -> Tensor:
+        """Keep ``.grad`` on this non-leaf tensor after backward (diagnostics)."""
+        self._retain_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # --- backward ------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf.
+
+        ``grad`` defaults to 1 for a scalar; a non-scalar output needs an
+        explicit ``grad`` of its shape. The graph is freed afterwards (saved
+        arrays released) unless ``retain_graph=True``.
+        """
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, got shape "
+                    f"{self.shape}; reduce it first (e.g. .sum() or .mean()) or pass "
+                    "grad= an array of the same shape"
+                )
+            grad = self.xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = backend.asarray(grad, dtype=self.dtype, device=self.device)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, output has {self.shape}")
+        if self.creator is None:
+            if self.requires_grad:
+                self._accumulate(grad)
+            return
+        grads = {id(self): grad}
+        order = _topological_order(self.creator)
+        for fn in order:
+            outputs = [out() for out in fn.outputs]
+            gys = [grads.pop(id(o), None) if o is not None else None for o in outputs]
+            if all(g is None for g in gys):
+                continue
+            gys = [fn.xp.zeros(s, dtype=d) if g is None else g
+                   for g, (s, d) in zip(gys, fn.output_meta)]
+            for o, g in zip(outputs, gys):
+                if o is not None and o._retain_grad:
+                    o._accumulate(g)
+            if fn.saved is None:
+                raise RuntimeError(
+                    f"backward through {type(fn).__name__} a second time: its graph was "
+                    "freed; call backward(retain_graph=True) the first time"
+                )
+            gxs = fn.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(fn.inputs):
+                raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} "
+                                   f"gradients for {len(fn.inputs)} inputs")
+            for x, gx in zip(fn.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(f"{type(fn).__name__}.backward: gradient shape "
+                                       f"{gx.shape} != input shape {x.shape}")
+                if x.creator is None:
+                    x._accumulate(gx)
+                else:
+                    key = id(x)
+                    grads[key] = grads[key] + gx if key in grads else gx
+            if not retain_graph:
+                fn.saved = None      # free the big arrays as soon as possible
+        if not retain_graph:
+            for fn in order:         # then cut the graph (it kept tensors alive)
+                fn.release()
+
+    def _accumulate(self, g) -> None:
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
+        self.grad = g if self.grad is None else self.grad + g
+
+    # --- operators (implemented in minirect.functional) ---------------------
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __pow__(self, other):
+        return F.pow(self, other)
+
+    def __rpow__(self, other):
+        return F.pow(other, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    # comparisons give plain boolean tensors (no gradient)
+    def __gt__(self, other):
+        return Tensor(self.data > _raw(other))
+
+    def __lt__(self, other):
+        return Tensor(self.data < _raw(other))
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _raw(other))
+
+    def __le__(self, other):
+        return Tensor(self.data <= _raw(other))
+
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis, keepdims)
+
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def relu(self):
+        return F.relu(self)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return F.reshape(self, shape)
+
+    def flatten(self, start_dim: int = 1):
+        return F.reshape(self, self.shape[:start_dim] + (-1,))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return F.transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return F.transpose(self, None)
+
+    def broadcast_to(self, shape):
+        return F.broadcast_to(self, shape)
+
+    def sum_to(self, shape):
+        return F.sum_to(self, shape)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _topological_order(last_fn):
+    """Functions ordered so that each comes before the ones that feed it."""
+    order, visited = [], set()
+    stack = [(last_fn, False)]
+    while stack:
+        fn, children_done = stack.pop()
+        if children_done:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for x in fn.inputs:
+            if x.creator is not None and id(x.creator) not in visited:
+                stack.append((x.creator, False))
+    order.reverse()   # post-order reversed: outputs first, inputs last
+    return order
+
+
+class Function:
+    """One differentiable operation; subclasses define forward and backward.
+
+    ``Op.apply(*inputs, **params)`` converts inputs to tensors, checks that they
+    live on one backend and share one float dtype, runs ``forward`` on raw
+    arrays, and (when gradients are needed) records itself as the creator of
+    its outputs.
+    """
+
+    def __init__(self, **params):
+        self.__dict__.update(params)
+        self.saved = ()
+        self.inputs = ()
+        self.outputs = ()
+        self.output_meta = ()
+        self.xp = None
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+    def release(self) -> None:
+        """Drop saved arrays and graph links once backward has passed."""
+        self.saved = None
+        self.inputs = ()
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        fn = cls(**params)
+        tensors = _as_tensors(inputs, cls.__name__)
+        arrays = [t.data for t in tensors]
+        fn.xp = backend.get_array_module(*arrays, op=cls.__name__)
+        outputs = fn.forward(*arrays)
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        results = tuple(Tensor(y, requires_grad=needs_grad) for y in outputs)
+        if needs_grad:
+            import weakref
+            fn.inputs = tuple(tensors)
+            fn.outputs = tuple(weakref.ref(r) for r in results)
+            fn.output_meta = tuple((y.shape, y.dtype) for y in outputs)
+            for r in results:
+                r.creator = fn
+        else:
+            fn.saved = None
+        return results[0] if single else results
+
+
+def _as_tensors(inputs, op_name):
+    """Wrap inputs as tensors; Python scalars take the float dtype of the others.
+
+    Mixing float32 and float64 tensors raises a TypeError: minirect never
+    promotes silently (a float64 array slipping into a float32 model would
+    double memory and halve speed without a word). Cast explicitly with
+    ``.astype()``. Zero-dimensional arrays count as scalars.
+    """
+    ref = None
+    for x in inputs:
+        if isinstance(x, Tensor) or (hasattr(x, "dtype") and getattr(x, "ndim", 0) > 0):
+            if backend.is_float(x.data if isinstance(x, Tensor) else x):
+                ref = x
+                break
+    ref_dtype = None if ref is None else (ref.data.dtype if isinstance(ref, Tensor) else ref.dtype)
+    ref_device = None if ref is None else backend.device_of(ref)
+    tensors = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            t = x
+        elif isinstance(x, numbers.Number) or (hasattr(x, "ndim") and x.ndim == 0):
+            value = x if isinstance(x, numbers.Number) else x.item()
+            t = Tensor(backend.asarray(value, dtype=ref_dtype, device=ref_device))
+        else:
+            t = Tensor(x)
+        tensors.append(t)
+    dtypes = {t.dtype for t in tensors if backend.is_float(t.data)}
+    if len(dtypes) > 1:
+        names = " and ".join(sorted(str(d) for d in dtypes))
+        raise TypeError(
+            f"{op_name}: inputs mix {names}; minirect does not promote silently. "
+            "Cast one side with .astype(...) (float32 for training, float64 for gradient checks)."
+        )
+    return tensors
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """Create a tensor (PyTorch's ``torch.tensor``): floats default to float32."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+from . import functional as F  # noqa: E402  (operators need the functions)

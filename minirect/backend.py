@@ -1,0 +1,281 @@
+"""The backend layer: the only module in minirect that imports NumPy or CuPy.
+
+Everything above this file asks *here* for the array module (``xp``) that owns
+its arrays, so one piece of code runs on NumPy (CPU) and CuPy (GPU):
+
+    xp = get_array_module(x, w)      # numpy or cupy, never a silent mix
+    y = xp.maximum(x, 0)
+
+What lives here:
+
+* array-module lookup from arrays and tensors, with a ``TypeError`` naming the
+  op and both array types when NumPy and CuPy arrays meet;
+* devices: ``cuda_available()``, the default device switch ``use("cuda")`` and
+  explicit moves (``to_device``, ``to_numpy``);
+* the default dtype (float32) and the one random generator behind ``seed``.
+
+CuPy is imported lazily, on first need, so ``import minirect`` never fails or
+slows down on a machine without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+import numpy
+
+DEFAULT_DTYPE = numpy.float32
+FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
+
+GPU_INSTALL_HINT = (
+    "Install the GPU extra with the CuPy wheel that matches your CUDA version, "
+    "e.g. `pip install -e \".[gpu]\"` (CUDA 12: cupy-cuda12x, CUDA 13: "
+    "cupy-cuda13x; see docs/gpu.md), and check that `nvidia-smi` sees a GPU."
+)
+
+_cupy_module = None        # the imported cupy module, once looked up
+_cupy_checked = False      # whether we already tried to import it
+_default_device = "cpu"
+_generator = numpy.random.default_rng(0)
+
+
+# ----------------------------------------------------------------------------
+# CuPy, imported on demand
+# ----------------------------------------------------------------------------
+
+def _cupy():
+    """Return the cupy module, or None when it cannot be imported."""
+    global _cupy_module, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            _cupy_module = importlib.import_module("cupy")
+        except Exception:  # ImportError, or a broken CUDA install
+            _cupy_module = None
+    return _cupy_module
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    cp = _cupy()
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _require_cuda():
+    if not cuda_available():
+        reason = "CuPy is not installed" if _cupy() is None else "CuPy sees no CUDA device"
+        raise RuntimeError(f"device 'cuda' was requested but {reason}. {GPU_INSTALL_HINT}")
+    return _cupy()
+
+
+# ----------------------------------------------------------------------------
+# Array-module lookup
+# ----------------------------------------------------------------------------
+
+def _raw(a):
+    """The backend array behind a Tensor (or the object itself)."""
+    return getattr(a, "data", a) if hasattr(a, "_is_minirect_tensor") else a
+
+
+def is_cupy_array(a) -> bool:
+    # Checked by module name so that we never import cupy just to ask.
+    return type(a).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays, op: str = "operation"):
+    """Return ``numpy`` or ``cupy``: the module owning the given arrays.
+
+    Tensors are unwrapped; Python scalars and ``None`` are ignored. Mixing NumPy
+    and CuPy arrays raises a ``TypeError`` that names ``op`` and both types,
+    because a silent copy between host and device is never what a user wants.
+    """
+    found = None
+    for a in arrays:
+        a = _raw(a)
+        if a is None or isinstance(a, (int, float, bool)):
+            continue
+        kind = "cupy" if is_cupy_array(a) else "numpy"
+        if found is None:
+            found = (kind, a)
+        elif kind != found[0]:
+            raise TypeError(
+                f"{op}: cannot mix a {type(found[1]).__module__}.{type(found[1]).__name__} "
+                f"and a {type(a).__module__}.{type(a).__name__}; move both to one device "
+                "first with .to('cpu') or .to('cuda')."
+            )
+    if found is not None and found[0] == "cupy":
+        return _cupy()
+    return numpy
+
+
+def device_of(array) -> str:
+    """'cuda' for a CuPy array, 'cpu' otherwise."""
+    return "cuda" if is_cupy_array(_raw(array)) else "cpu"
+
+
+# ----------------------------------------------------------------------------
+# Devices
+# ----------------------------------------------------------------------------
+
+def _check_device(device: str) -> str:
+    device = str(device).lower()
+    if device.startswith("cuda") or device == "gpu":
+        return "cuda"
+    if device == "cpu":
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+
+
+def use(device: str) -> None:
+    """Set the default device ('cpu' or 'cuda') for new tensors and parameters."""
+    global _default_device
+    device = _check_device(device)
+    if device == "cuda":
+        _require_cuda()
+    _default_device = device
+
+
+def default_device() -> str:
+    return _default_device
+
+
+@contextlib.contextmanager
+def using(device: str):
+    """Temporarily change the default device: ``with minirect.using('cuda'): ...``."""
+    previous = _default_device
+    use(device)
+    try:
+        yield
+    finally:
+        use(previous)
+
+
+def module_for(device: str | None = None):
+    """The array module for a device name (default: the current default)."""
+    device = _check_device(device or _default_device)
+    return _require_cuda() if device == "cuda" else numpy
+
+
+def to_device(array, device: str):
+    """Copy an array to 'cpu' (NumPy) or 'cuda' (CuPy); no copy if already there."""
+    device = _check_device(device)
+    if device == "cuda":
+        cp = _require_cuda()
+        return cp.asarray(array)
+    return to_numpy(array)
+
+
+def to_numpy(array):
+    """A NumPy array with the same values (a host copy for CuPy arrays)."""
+    if is_cupy_array(array):
+        return array.get()
+    return numpy.asarray(array)
+
+
+def asarray(value, dtype=None, device: str | None = None):
+    """Make a backend array on ``device`` (where it already lives when None).
+
+    Existing NumPy/CuPy arrays keep their dtype unless ``dtype`` is given.
+    Python data (floats, lists) becomes float32 rather than NumPy's float64;
+    integers and booleans keep their kind (labels stay integers).
+    """
+    if isinstance(value, numpy.generic):      # NumPy scalars keep their dtype
+        value = numpy.asarray(value)
+    if is_cupy_array(value) or isinstance(value, numpy.ndarray):
+        arr = value if device is None else to_device(value, device)
+        return arr if dtype is None else get_array_module(arr).asarray(arr, dtype=dtype)
+    host = numpy.asarray(value, dtype=dtype)
+    if dtype is None and host.dtype == numpy.float64:
+        host = host.astype(DEFAULT_DTYPE)
+    return module_for(device).asarray(host)
+
+
+# ----------------------------------------------------------------------------
+# dtypes
+# ----------------------------------------------------------------------------
+
+def dtype(name) -> numpy.dtype:
+    """A NumPy dtype object (CuPy uses the same dtype objects)."""
+    return numpy.dtype(name)
+
+
+def is_float(array) -> bool:
+    return numpy.dtype(array.dtype).kind == "f"
+
+
+# ----------------------------------------------------------------------------
+# Randomness: one generator, on the host
+# ----------------------------------------------------------------------------
+
+def seed(s: int) -> None:
+    """Seed minirect's random generator (initial weights, dropout, shuffling).
+
+    Draws happen on the host from one NumPy ``Generator`` and are then moved to
+    the device, so a model seeded the same way starts from identical weights on
+    CPU and GPU.
+    """
+    global _generator
+    _generator = numpy.random.default_rng(s)
+
+
+def generator() -> numpy.random.Generator:
+    """The shared NumPy Generator behind ``seed``."""
+    return _generator
+
+
+def private_generator(s: int) -> numpy.random.Generator:
+    """A separate seeded Generator that leaves the shared one untouched."""
+    return numpy.random.default_rng(s)
+
+
+def unravel_index(flat_index: int, shape) -> tuple:
+    return tuple(int(i) for i in numpy.unravel_index(flat_index, shape))
+
+
+def get_rng_state() -> dict:
+    """The generator's state, for checkpoints."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _generator.bit_generator.state = state
+
+
+# ----------------------------------------------------------------------------
+# Helpers that differ between NumPy and CuPy
+# ----------------------------------------------------------------------------
+
+def scatter_add(target, index, values) -> None:
+    """``target[index] += values`` where repeated indices accumulate.
+
+    Plain ``target[index] += values`` keeps only one of the repeated writes on
+    both backends; ``numpy.add.at`` and ``cupyx.scatter_add`` add them all.
+    Used by indexing's backward pass, not by hot paths.
+    """
+    if is_cupy_array(target):
+        cupyx = importlib.import_module("cupyx")
+        cupyx.scatter_add(target, index, values)
+    else:
+        numpy.add.at(target, index, values)
+
+
+def synchronize(xp=None) -> None:
+    """Wait for queued GPU work (for timing); a no-op on the CPU."""
+    cp = _cupy_module
+    if cp is not None and (xp is None or xp is cp):
+        cp.cuda.Device().synchronize()
+
+
+def versions() -> dict:
+    """Versions and devices, for notebooks' first cell and bug reports."""
+    info = {"numpy": numpy.__version__, "cupy": None, "cuda_available": cuda_available()}
+    cp = _cupy()
+    if cp is not None:
+        info["cupy"] = cp.__version__
+    return info

@@ -1,0 +1,543 @@
+"""Elementwise arithmetic, reductions, shape ops, matmul and indexing.
+
+Each class is one differentiable function: ``forward`` on raw arrays and
+``backward`` mapping the output gradient ``gy`` = dE/dy to one gradient per
+input. The derivations are in docs/derivations/elementwise.md,
+reductions.md and matmul.md.
+
+Broadcasting: when ``x`` was broadcast to the output's shape, its gradient is
+the output gradient summed back to ``x.shape`` (``sum_to_shape``). That one
+helper serves every binary op.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from .. import backend
+from ..autograd import Function, Tensor
+
+
+# ----------------------------------------------------------------------------
+# Broadcasting helpers
+# ----------------------------------------------------------------------------
+
+def sum_to_shape(g, shape):
+    """Sum the array ``g`` down to ``shape`` (undo NumPy broadcasting).
+
+    Leading axes that broadcasting added are summed away; axes where ``shape``
+    has size 1 are summed with keepdims.
+    """
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape) if lead else g
+
+
+def _broadcast_shape(op, *shapes):
+    try:
+        out = []
+        for dims in zip(*[(1,) * (builtins.max(map(len, shapes)) - len(s)) + tuple(s) for s in shapes]):
+            sizes = {d for d in dims if d != 1}
+            if len(sizes) > 1:
+                raise ValueError
+            out.append(sizes.pop() if sizes else 1)
+        return tuple(out)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} "
+                         "cannot be broadcast together") from None
+
+
+class _Binary(Function):
+    """Shared forward check: the two shapes must broadcast."""
+
+    def _check(self, a, b):
+        _broadcast_shape(type(self).__name__, a.shape, b.shape)
+        self.shapes = (a.shape, b.shape)
+
+
+# ----------------------------------------------------------------------------
+# Elementwise arithmetic
+# ----------------------------------------------------------------------------
+
+class Add(_Binary):
+    """y = a + b.   dE/da = gy, dE/db = gy (summed back over broadcast axes)."""
+
+    def forward(self, a, b):
+        self._check(a, b)
+        return a + b
+
+    def backward(self, gy):
+        sa, sb = self.shapes
+        return sum_to_shape(gy, sa), sum_to_shape(gy, sb)
+
+
+class Sub(_Binary):
+    """y = a - b.   dE/da = gy, dE/db = -gy."""
+
+    def forward(self, a, b):
+        self._check(a, b)
+        return a - b
+
+    def backward(self, gy):
+        sa, sb = self.shapes
+        return sum_to_shape(gy, sa), sum_to_shape(-gy, sb)
+
+
+class Mul(_Binary):
+    """y = a * b.   dE/da = gy * b, dE/db = gy * a."""
+
+    def forward(self, a, b):
+        self._check(a, b)
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.saved
+        return sum_to_shape(gy * b, a.shape), sum_to_shape(gy * a, b.shape)
+
+
+class Div(_Binary):
+    """y = a / b.   dE/da = gy / b, dE/db = -gy * a / b²."""
+
+    def forward(self, a, b):
+        self._check(a, b)
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.saved
+        ga = gy / b
+        return sum_to_shape(ga, a.shape), sum_to_shape(-ga * a / b, b.shape)
+
+
+class Pow(_Binary):
+    """y = a ** b.   dE/da = gy * b * a^(b-1), dE/db = gy * y * log(a).
+
+    The gradient for ``b`` is only defined for a > 0; it is computed only when
+    ``b`` needs one (a constant exponent such as ``x ** 2`` skips the log).
+    """
+
+    def forward(self, a, b):
+        self._check(a, b)
+        y = a ** b
+        self.save_for_backward(a, b, y)
+        return y
+
+    def backward(self, gy):
+        a, b, y = self.saved
+        ga = sum_to_shape(gy * b * a ** (b - 1), a.shape)
+        gb = None
+        if self.inputs[1].requires_grad:
+            gb = sum_to_shape(gy * y * self.xp.log(a), b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x.   dE/dx = -gy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Exp(Function):
+    """y = exp(x).   dE/dx = gy * y."""
+
+    def forward(self, x):
+        y = self.xp.exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * y
+
+
+class Log(Function):
+    """y = log(x).   dE/dx = gy / x."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return gy / x
+
+
+class Sqrt(Function):
+    """y = sqrt(x).   dE/dx = gy / (2 y)."""
+
+    def forward(self, x):
+        y = self.xp.sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy / (2 * y)
+
+
+class Tanh(Function):
+    """y = tanh(x).   dE/dx = gy * (1 - y²)."""
+
+    def forward(self, x):
+        y = self.xp.tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)).   dE/dx = gy * y * (1 - y).
+
+    Computed as (tanh(x/2) + 1) / 2, which never overflows.
+    """
+
+    def forward(self, x):
+        y = (self.xp.tanh(x * 0.5) + 1) * 0.5
+        self.save_for_backward(y)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * y * (1 - y)
+
+
+class AsType(Function):
+    """y = x converted to another dtype.   dE/dx = gy converted back."""
+
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.in_dtype)
+
+
+# ----------------------------------------------------------------------------
+# Reductions
+# ----------------------------------------------------------------------------
+
+def _normalize_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _expand_reduced(g, in_shape, axes):
+    """Reshape a reduced gradient so it broadcasts against the input again."""
+    shape = [1 if i in axes else n for i, n in enumerate(in_shape)]
+    return g.reshape(shape)
+
+
+class Sum(Function):
+    """y = Σ_{axes} x.   dE/dx = gy broadcast back over the summed axes."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.axes = _normalize_axis(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        g = _expand_reduced(gy, self.in_shape, self.axes)
+        return self.xp.broadcast_to(g, self.in_shape).copy()
+
+
+class Mean(Function):
+    """y = (1/N) Σ_{axes} x  (N = number of summed elements).   dE/dx = gy / N."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.axes = _normalize_axis(self.axis, x.ndim)
+        self.count = 1
+        for a in self.axes:
+            self.count *= x.shape[a]
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        g = _expand_reduced(gy, self.in_shape, self.axes) / gy.dtype.type(self.count)
+        return self.xp.broadcast_to(g, self.in_shape).copy()
+
+
+class Max(Function):
+    """y = max_{axes} x.   dE/dx = gy at the maximal elements, 0 elsewhere.
+
+    When several elements tie for the maximum, the gradient is shared equally
+    among them (a subgradient; tests keep inputs away from ties).
+    """
+
+    def forward(self, x):
+        self.axes = _normalize_axis(self.axis, x.ndim)
+        y = x.max(axis=self.axes, keepdims=True)
+        self.save_for_backward(x, y)
+        return y if self.keepdims else y.reshape([n for i, n in enumerate(x.shape)
+                                                  if i not in self.axes])
+
+    def backward(self, gy):
+        x, y = self.saved
+        mask = (x == y)
+        count = mask.sum(axis=self.axes, keepdims=True)
+        g = _expand_reduced(gy, x.shape, self.axes)
+        return (mask * (g / count)).astype(x.dtype)
+
+
+# ----------------------------------------------------------------------------
+# Shape ops
+# ----------------------------------------------------------------------------
+
+class Reshape(Function):
+    """y = x viewed with a new shape.   dE/dx = gy reshaped back."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
+                             f"into {tuple(self.shape)}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.in_shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted.   dE/dx = gy with the inverse permutation."""
+
+    def forward(self, x):
+        self.perm = tuple(range(x.ndim))[::-1] if self.axes is None else tuple(self.axes)
+        return x.transpose(self.perm)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.perm)
+        for i, p in enumerate(self.perm):
+            inverse[p] = i
+        return gy.transpose(inverse)
+
+
+class BroadcastTo(Function):
+    """y = x broadcast to ``shape``.   dE/dx = gy summed back to x's shape."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        _broadcast_shape("broadcast_to", x.shape, self.shape)
+        return self.xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to_shape(gy, self.in_shape)
+
+
+class SumTo(Function):
+    """y = x summed down to ``shape``.   dE/dx = gy broadcast back to x's shape."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        _broadcast_shape("sum_to", x.shape, self.shape)
+        return sum_to_shape(x, self.shape)
+
+    def backward(self, gy):
+        return self.xp.broadcast_to(gy, self.in_shape).copy()
+
+
+class GetItem(Function):
+    """y = x[index] (basic slicing or integer-array indexing).
+
+    dE/dx = zeros with gy added at ``index``. Repeated integer indices (x[[0, 0]])
+    must accumulate, so the scatter uses ``backend.scatter_add``.
+    """
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        gx = self.xp.zeros(self.in_shape, dtype=gy.dtype)
+        if _has_array_index(self.index):
+            backend.scatter_add(gx, self.index, gy)
+        else:   # basic slicing selects each element at most once
+            gx[self.index] = gy
+        return gx
+
+
+def _has_array_index(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, "shape") and getattr(p, "ndim", 0) > 0 for p in parts)
+
+
+class Concatenate(Function):
+    """y = [x1, x2, ...] joined along ``axis``.   dE/dxi = the matching slice of gy."""
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return self.xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        bounds = [0]
+        for n in self.sizes:
+            bounds.append(bounds[-1] + n)
+        return tuple(self.xp.split(gy, bounds[1:-1], axis=self.axis))
+
+
+class Stack(Function):
+    """y = [x1, x2, ...] stacked along a new ``axis``.   dE/dxi = gy taken at i."""
+
+    def forward(self, *xs):
+        return self.xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        return tuple(self.xp.take(gy, i, axis=self.axis) for i in range(gy.shape[self.axis]))
+
+
+# ----------------------------------------------------------------------------
+# Matrix multiplication
+# ----------------------------------------------------------------------------
+
+class MatMul(Function):
+    """y = a @ b (matrices, or stacks of matrices that broadcast).
+
+    dE/da = gy @ bᵀ,  dE/db = aᵀ @ gy  (summed over broadcast batch axes).
+    Vectors are treated as in NumPy: a 1-D ``a`` is a row, a 1-D ``b`` a column.
+    """
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: use * for scalars; matmul needs at least 1-D inputs")
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
+                             f"(inner sizes {k_a} != {k_b})")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.saved
+        a2 = a[None, :] if a.ndim == 1 else a          # row vector
+        b2 = b[:, None] if b.ndim == 1 else b          # column vector
+        g2 = gy
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        ga = g2 @ self.xp.swapaxes(b2, -1, -2)
+        gb = self.xp.swapaxes(a2, -1, -2) @ g2
+        ga = sum_to_shape(ga, a2.shape).reshape(a.shape)
+        gb = sum_to_shape(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ----------------------------------------------------------------------------
+# Public function names
+# ----------------------------------------------------------------------------
+
+def add(a, b):
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    return Div.apply(a, b)
+
+
+def pow(a, b):  # noqa: A001  (mirrors Python's operator name)
+    return Pow.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def astype(x, dtype):
+    return AsType.apply(x, dtype=backend.dtype(dtype))
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    return Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def reshape(x, shape):
+    return Reshape.apply(x, shape=tuple(shape))
+
+
+def transpose(x, axes=None):
+    return Transpose.apply(x, axes=axes)
+
+
+def broadcast_to(x, shape):
+    return BroadcastTo.apply(x, shape=tuple(shape))
+
+
+def sum_to(x, shape):
+    return SumTo.apply(x, shape=tuple(shape))
+
+
+def getitem(x, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
+        index = backend.get_array_module(_data(x)).asarray(index)
+    return GetItem.apply(x, index=index)
+
+
+def concatenate(xs, axis=0):
+    return Concatenate.apply(*xs, axis=axis)
+
+
+def stack(xs, axis=0):
+    return Stack.apply(*xs, axis=axis)
+
+
+def matmul(a, b):
+    return MatMul.apply(a, b)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
