@@ -211,6 +211,8 @@ class Tensor:
             gxs = fn.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
+            # NumPy turns 0-d results into scalars; keep gradients as arrays.
+            gxs = tuple(g if g is None else fn.xp.asarray(g) for g in gxs)
             if len(gxs) != len(fn.inputs):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} "
                                    f"gradients for {len(fn.inputs)} inputs")

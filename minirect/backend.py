@@ -279,3 +279,18 @@ def versions() -> dict:
     if cp is not None:
         info["cupy"] = cp.__version__
     return info
+
+
+# ----------------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------------
+
+def save_npz(file, arrays: dict) -> None:
+    """Write host arrays to an .npz file object or path (uncompressed)."""
+    numpy.savez(file, **arrays)
+
+
+def load_npz(path) -> dict:
+    """Read every array of an .npz file into a dict of NumPy arrays."""
+    with numpy.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

@@ -5,3 +5,7 @@ from .basic import (  # noqa: F401
     sum, mean, max, reshape, transpose, broadcast_to, sum_to, getitem,
     concatenate, stack, matmul, sum_to_shape,
 )
+from .activations import relu, leaky_relu, prelu  # noqa: F401
+from .layers import (  # noqa: F401
+    linear, dropout, log_softmax, softmax_cross_entropy, cross_entropy, accuracy, error_rate,
+)

@@ -426,10 +426,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a          # row vector
         b2 = b[:, None] if b.ndim == 1 else b          # column vector
         g2 = gy
-        if a.ndim == 1:
-            g2 = g2[..., None, :]
         if b.ndim == 1:
-            g2 = g2[..., None]
+            g2 = g2[..., None]                        # (..., m) -> (..., m, 1)
+        if a.ndim == 1:
+            g2 = self.xp.expand_dims(g2, -2)           # (..., n) -> (..., 1, n)
         ga = g2 @ self.xp.swapaxes(b2, -1, -2)
         gb = self.xp.swapaxes(a2, -1, -2) @ g2
         ga = sum_to_shape(ga, a2.shape).reshape(a.shape)

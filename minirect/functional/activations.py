@@ -1,0 +1,80 @@
+"""Rectifiers: ReLU, leaky ReLU and the paper's PReLU (Sec. 2.1).
+
+    ReLU:        f(y) = max(0, y)
+    leaky ReLU:  f(y) = max(0, y) + a · min(0, y)     (a fixed, e.g. 0.01)
+    PReLU:       f(y_i) = max(0, y_i) + a_i · min(0, y_i)   (a_i learned)
+
+Derivations: docs/derivations/activations.md.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+class ReLU(Function):
+    """y = max(0, x).   dE/dx = gy · [x > 0]."""
+
+    def forward(self, x):
+        y = self.xp.maximum(x, 0)
+        self.save_for_backward(y)     # y > 0 exactly where x > 0
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (y > 0)
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else slope · x.   dE/dx = gy · (1 if x > 0 else slope)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return self.xp.where(x > 0, gy, gy * gy.dtype.type(self.slope))
+
+
+class PReLU(Function):
+    """Parametric ReLU, Eq. 1 of the paper: y = max(0, x) + a · min(0, x).
+
+    ``a`` has one entry per channel (channel-wise, shape (C,)) or one entry for
+    the layer (channel-shared, shape (1,)). The channel axis is axis 1 (NCHW
+    feature maps or (N, C) fc outputs).
+
+        dE/dx = gy · (1 if x > 0 else a)
+        dE/da_c = Σ_{batch, positions of channel c, x ≤ 0} gy · x     (Eq. 2)
+
+    For the channel-shared variant the sum also runs over all channels.
+    """
+
+    def forward(self, x, a):
+        if a.ndim != 1 or a.shape[0] not in (1, x.shape[1]):
+            raise ValueError(f"prelu: a must have shape (1,) or (C,) = ({x.shape[1]},), "
+                             f"got {a.shape}")
+        a_b = a.reshape((1, -1) + (1,) * (x.ndim - 2))    # broadcast over N and space
+        negative = self.xp.minimum(x, 0)
+        self.save_for_backward(x, a_b, negative)
+        return self.xp.maximum(x, 0) + a_b * negative
+
+    def backward(self, gy):
+        x, a_b, negative = self.saved
+        gx = self.xp.where(x > 0, gy, gy * a_b)
+        per_channel = (gy * negative).sum(axis=(0,) + tuple(range(2, x.ndim)))
+        ga = per_channel if a_b.size > 1 else per_channel.sum(keepdims=True)
+        return gx, ga.reshape(a_b.size)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    return LeakyReLU.apply(x, slope=negative_slope)
+
+
+def prelu(x, a):
+    """PReLU with coefficients ``a`` of shape (C,) (channel-wise) or (1,) (shared)."""
+    return PReLU.apply(x, a)

@@ -1,0 +1,134 @@
+"""Fully connected layer, dropout, log-softmax and softmax cross-entropy.
+
+Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+
+
+class Linear(Function):
+    """y = x Wᵀ + b, with x (N, in), W (out, in), b (out,).
+
+    dE/dx = gy W,   dE/dW = gyᵀ x,   dE/db = Σ_n gy.
+    """
+
+    def forward(self, x, W, b=None):
+        if x.ndim != 2 or x.shape[1] != W.shape[1]:
+            raise ValueError(f"linear: expected input of shape (N, {W.shape[1]}), got {x.shape}")
+        self.save_for_backward(x, W)
+        y = x @ W.T
+        return y if b is None else y + b
+
+    def backward(self, gy):
+        x, W = self.saved
+        gx = gy @ W if self.inputs[0].requires_grad else None
+        gW = gy.T @ x
+        if len(self.inputs) == 3:
+            return gx, gW, gy.sum(axis=0)
+        return gx, gW
+
+
+class Dropout(Function):
+    """Inverted dropout: y = x · m / (1 - p), m ~ Bernoulli(1 - p) per element.
+
+    dE/dx = gy · m / (1 - p). The mask is drawn on the host from minirect's
+    seeded generator and moved to the device, so CPU and GPU drop the same
+    units. Scaling at training time means evaluation needs no change.
+    """
+
+    def forward(self, x):
+        keep = 1.0 - self.p
+        mask = backend.generator().random(x.shape, dtype="float32") < keep
+        scale = (backend.to_device(mask, backend.device_of(x)) / x.dtype.type(keep)).astype(x.dtype)
+        self.save_for_backward(scale)
+        return x * scale
+
+    def backward(self, gy):
+        (scale,) = self.saved
+        return gy * scale
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - log Σ_j exp(x_j)  (along ``axis``).
+
+    dE/dx = gy - softmax(x) · Σ_j gy_j.  Computed with the max subtracted first,
+    so exp never overflows.
+    """
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        y = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy - self.xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class SoftmaxCrossEntropy(Function):
+    """E = -(1/N) Σ_n log softmax(x_n)[t_n]  for logits x (N, K), labels t (N,).
+
+    dE/dx = (softmax(x) - onehot(t)) / N — the fused form is both cheaper and
+    more stable than chaining log_softmax and indexing.
+    """
+
+    def forward(self, x, t):
+        if x.ndim != 2 or t.shape != (x.shape[0],):
+            raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), "
+                             f"got {x.shape} and {t.shape}")
+        xp = self.xp
+        shifted = x - x.max(axis=1, keepdims=True)
+        log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        log_p = shifted - log_z
+        rows = xp.arange(x.shape[0])
+        t = t.astype("int64")
+        self.save_for_backward(log_p, t)
+        return -log_p[rows, t].mean()
+
+    def backward(self, gy):
+        log_p, t = self.saved
+        n = log_p.shape[0]
+        g = self.xp.exp(log_p)
+        g[self.xp.arange(n), t] -= 1
+        return g * (gy / n).astype(g.dtype), None
+
+
+def linear(x, W, b=None):
+    return Linear.apply(x, W) if b is None else Linear.apply(x, W, b)
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Inverted dropout; the identity when not training or p == 0."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, p=p)
+
+
+def log_softmax(x, axis: int = -1):
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,)."""
+    return SoftmaxCrossEntropy.apply(logits, labels)
+
+
+cross_entropy = softmax_cross_entropy
+
+
+def accuracy(logits, labels) -> float:
+    """Fraction of rows whose largest logit is the label (a Python float)."""
+    x = getattr(logits, "data", logits)
+    t = getattr(labels, "data", labels)
+    return float((x.argmax(axis=1) == t).mean())
+
+
+def error_rate(logits, labels) -> float:
+    """1 - accuracy: the paper reports top-1 error."""
+    return 1.0 - accuracy(logits, labels)

@@ -1,0 +1,228 @@
+"""SGD with momentum (the paper's Eq. 4), parameter groups and LR schedules.
+
+The update, for each parameter w with gradient g, learning rate ε, momentum
+μ and weight decay λ:
+
+    v ← μ v + ε (g + λ w)          (Eq. 4: Δa := μ Δa + ε ∂E/∂a)
+    w ← w − v
+
+This is Caffe's and the paper's form. PyTorch's SGD stores v ← μ v + (g + λ w)
+and steps w ← w − ε v instead. With a constant ε the two are identical; when ε
+changes (a schedule divides it by 10) PyTorch's form rescales the whole
+velocity at once, while here the old velocity — accumulated with the old ε —
+fades out over about 1/(1 − μ) steps. Nesterov momentum (``nesterov=True``)
+steps with w ← w − (μ v + ε (g + λ w)) after updating v.
+
+Parameter groups: pass a list of dicts ``{"params": [...], "weight_decay": 0}``
+to give some parameters their own settings. ``param_groups(model, λ)``
+builds the paper's default: no weight decay on PReLU coefficients (decay
+would push PReLU towards ReLU), optionally none on biases.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import backend
+
+
+class SGD:
+    """Stochastic gradient descent with momentum and per-group weight decay."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        if nesterov and momentum <= 0:
+            raise ValueError("nesterov momentum needs momentum > 0")
+        self.defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                             nesterov=nesterov)
+        params = list(params)
+        if params and not isinstance(params[0], dict):
+            params = [{"params": params}]
+        self.param_groups = []
+        for group in params:
+            group = {**self.defaults, **group, "params": list(group["params"])}
+            group.setdefault("initial_lr", group["lr"])
+            self.param_groups.append(group)
+        self.velocity = {}      # id(parameter) -> momentum buffer v
+
+    def parameters(self):
+        for group in self.param_groups:
+            yield from group["params"]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group)
+
+    def _update(self, p, group) -> None:
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        step = p.grad if wd == 0 else p.grad + wd * p.data      # g + λ w
+        step = lr * step                                        # ε (g + λ w)
+        if mu == 0:
+            p.data -= step
+            return
+        v = self.velocity.get(id(p))
+        if v is None:
+            v = self.velocity[id(p)] = step.copy()
+        else:
+            if backend.device_of(v) != p.device:                # state follows the parameter
+                v = self.velocity[id(p)] = backend.to_device(v, p.device)
+            v *= mu
+            v += step                                           # v ← μ v + ε (g + λ w)
+        if group["nesterov"]:
+            p.data -= mu * v + step
+        else:
+            p.data -= v                                         # w ← w − v
+
+    # --- state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Hyper-parameters per group and momentum buffers (as NumPy arrays)."""
+        index = {id(p): i for i, p in enumerate(self.parameters())}
+        groups = [{k: v for k, v in g.items() if k != "params"} | {"params": [index[id(p)] for p in
+                                                                            g["params"]]}
+                  for g in self.param_groups]
+        buffers = {index[k]: backend.to_numpy(v).copy() for k, v in self.velocity.items()
+                   if k in index}
+        return {"param_groups": groups, "velocity": buffers}
+
+    def load_state_dict(self, state: dict) -> None:
+        params = list(self.parameters())
+        if len(state["param_groups"]) != len(self.param_groups):
+            raise ValueError("load_state_dict: the saved optimizer has "
+                             f"{len(state['param_groups'])} parameter groups, this one "
+                             f"{len(self.param_groups)}")
+        for group, saved in zip(self.param_groups, state["param_groups"]):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.velocity = {}
+        for i, v in state["velocity"].items():
+            p = params[int(i)]
+            if tuple(v.shape) != tuple(p.shape):
+                raise ValueError(f"load_state_dict: momentum buffer {i} has shape {v.shape}, "
+                                 f"parameter has {p.shape}")
+            self.velocity[id(p)] = backend.to_device(v, p.device).astype(p.dtype)
+
+    def to(self, device: str):
+        """Move momentum buffers to a device (``step`` also does this lazily)."""
+        self.velocity = {k: backend.to_device(v, device) for k, v in self.velocity.items()}
+        return self
+
+
+def param_groups(model, weight_decay: float, no_decay_bias: bool = False) -> list:
+    """Two groups: weights with ``weight_decay``, and PReLU coefficients without.
+
+    With ``no_decay_bias=True`` biases join the no-decay group too. Empty
+    groups are dropped.
+    """
+    from .nn.layers import PReLU      # nn sits above optim's helpers; import late
+
+    no_decay_ids = set()
+    for module in model.modules():
+        if isinstance(module, PReLU):
+            no_decay_ids.update(id(p) for p in module.parameters())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        skip = id(p) in no_decay_ids or (no_decay_bias and name.endswith("bias"))
+        (no_decay if skip else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+# ----------------------------------------------------------------------------
+# Learning-rate schedules
+# ----------------------------------------------------------------------------
+
+class _Schedule:
+    """Base: sets every group's lr to initial_lr × factor()."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.epoch = 0
+
+    def factor(self) -> float:
+        return 1.0
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * self.factor()
+
+    def get_last_lr(self) -> list:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._apply()
+
+
+class StepLR(_Schedule):
+    """lr = initial_lr · gamma^(epoch // step_size); call ``step()`` once per epoch."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
+
+    def factor(self):
+        return self.gamma ** (self.epoch // self.step_size)
+
+    def step(self, metric=None):
+        self.epoch += 1
+        self._apply()
+
+
+class MultiStepLR(_Schedule):
+    """lr = initial_lr · gamma^(number of milestones ≤ epoch)."""
+
+    def __init__(self, optimizer, milestones, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.milestones, self.gamma = sorted(milestones), gamma
+
+    def factor(self):
+        return self.gamma ** sum(1 for m in self.milestones if m <= self.epoch)
+
+    def step(self, metric=None):
+        self.epoch += 1
+        self._apply()
+
+
+class ReduceLROnPlateau(_Schedule):
+    """Divide lr by 1/factor (10 in the paper) when a metric stops improving.
+
+    ``step(val_error)`` after each epoch: if the error has not improved by more
+    than ``threshold`` for ``patience`` epochs, lr is multiplied by ``factor``
+    (never below ``min_lr``).
+    """
+
+    def __init__(self, optimizer, factor: float = 0.1, patience: int = 5,
+                 threshold: float = 1e-3, min_lr: float = 0.0):
+        super().__init__(optimizer)
+        self.factor_, self.patience, self.threshold, self.min_lr = factor, patience, threshold, min_lr
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.scale = 1.0
+
+    def factor(self):
+        return self.scale
+
+    def step(self, metric):
+        self.epoch += 1
+        if metric < self.best - self.threshold:
+            self.best, self.bad_epochs = metric, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.scale *= self.factor_
+            self.bad_epochs = 0
+            self._apply()
+            for group in self.optimizer.param_groups:
+                group["lr"] = max(group["lr"], self.min_lr)
