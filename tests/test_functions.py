@@ -114,6 +114,6 @@ def test_dropout_is_inverted_seeded_and_off_in_eval(xp):
     assert abs(y1.numpy().mean() - 1.0) < 0.05                     # expectation preserved
     assert F.dropout(x, 0.5, training=False) is x
     y1.sum().backward()
-    assert np.array_equal(mr.backend.to_numpy(x.grad), y1.numpy())                      # gradient uses the same mask
+    assert np.array_equal(mr.backend.to_numpy(x.grad), y1.numpy())   # same mask
     mr.seed(4)
     assert mr.gradcheck(lambda x: (mr.seed(5), F.dropout(x, 0.3))[1], t(xp, RNG.normal(size=(3, 4))))
