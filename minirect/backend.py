@@ -294,3 +294,12 @@ def load_npz(path) -> dict:
     """Read every array of an .npz file into a dict of NumPy arrays."""
     with numpy.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def encode_text(text: str):
+    """A string as a uint8 array, so JSON can travel inside an .npz file."""
+    return numpy.frombuffer(text.encode("utf-8"), dtype=numpy.uint8).copy()
+
+
+def decode_text(array) -> str:
+    return bytes(to_numpy(array).astype(numpy.uint8)).decode("utf-8")

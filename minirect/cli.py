@@ -1,0 +1,139 @@
+"""The ``minirect`` command line.
+
+    minirect reproduce fig3                  # Figure 3 at the default CPU scale
+    minirect reproduce fig2 --dataset mnist --device cuda
+    minirect train --model model_b --dataset digits --init msra --epochs 5
+    minirect info                            # versions and devices
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def _add_common(p):
+    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10"],
+                   help="dataset (default: the embedded 8×8 digits)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--out", metavar="DIR", help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="minirect",
+        description="Reproduce He et al. 2015, 'Delving Deep into Rectifiers', on NumPy/CuPy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("reproduce", help="run the Figure 2 or Figure 3 convergence experiment")
+    rep.add_argument("figure", choices=["fig2", "fig3"])
+    _add_common(rep)
+    rep.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    rep.add_argument("--epochs", type=int)
+    rep.add_argument("--lr", type=float)
+    rep.add_argument("--batch-size", type=int)
+    rep.add_argument("--width", type=int, nargs=4, metavar=("CONV1", "S1", "S2", "S3"),
+                     help="conv widths")
+    rep.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
+    rep.add_argument("--full", action="store_true", help="the larger setting (MNIST; meant for a GPU)")
+
+    tr = sub.add_parser("train", help="train one model")
+    _add_common(tr)
+    tr.add_argument("--model", default="model_b",
+                    choices=["model_a", "model_b", "model_c", "model_14", "model_30"])
+    tr.add_argument("--init", choices=["xavier", "msra"], default="msra",
+                    help="the paper's Xavier (n Var[w] = 1) or MSRA (½ n Var[w] = 1)")
+    tr.add_argument("--mode", choices=["fan_in", "fan_out"], default="fan_out",
+                    help="forward (Eq. 10) or backward (Eq. 14) form")
+    tr.add_argument("--activation", choices=["relu", "prelu", "prelu-shared"], default="relu")
+    tr.add_argument("--width", type=int, nargs="+", metavar="W",
+                    help="conv widths: conv1 then one per stage (default: small)")
+    tr.add_argument("--fc-width", type=int, default=128)
+    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--lr", type=float, default=0.01)
+    tr.add_argument("--momentum", type=float, default=0.9)
+    tr.add_argument("--weight-decay", type=float, default=5e-4)
+    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    tr.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
+    tr.add_argument("--download", action="store_true", help="download the dataset if missing")
+
+    sub.add_parser("info", help="print versions and devices")
+    return parser
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments import convergence
+    out = args.out or os.path.join("runs", args.figure)
+    widths = tuple(args.width) if args.width else None
+    start = time.perf_counter()
+    result = convergence.run(
+        args.figure, out, progress=not args.quiet, fast=args.fast, full=args.full,
+        dataset=args.dataset, device=args.device if args.device != "cpu" else None,
+        seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, widths=widths)
+    print(convergence.summary_text(result))
+    print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
+          "curves.png, layers.png, history.csv, summary.txt, summary.json")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import backend, data, models, optim
+    from .experiments.convergence import input_transform
+    from .train import fit
+    dataset = args.dataset or "digits"
+    out = args.out or os.path.join("runs", f"train-{args.model}-{dataset}-{args.init}")
+    train_set = data.load_dataset(dataset, "train", root=args.data_root, download=args.download)
+    val_set = data.load_dataset(dataset, "test", root=args.data_root, download=args.download)
+    backend.seed(args.seed)
+    transform = input_transform(train_set.images, train_set.pixel_max)
+    train = data.DataLoader(train_set.images, train_set.labels, args.batch_size, shuffle=True,
+                            seed=args.seed, device=args.device, transform=transform)
+    val = data.DataLoader(val_set.images, val_set.labels, 500, device=args.device,
+                          transform=transform)
+    n, c, h, w = train_set.images.shape
+    widths = args.width or [16, 16, 32, 32]
+    model = models.build(args.model, widths=tuple(widths), fc_width=args.fc_width,
+                         in_channels=c, input_size=h, num_classes=len(train_set.classes),
+                         activation=args.activation, init=args.init, mode=args.mode)
+    model.to(args.device)
+    opt = optim.SGD(optim.param_groups(model, args.weight_decay), lr=args.lr,
+                    momentum=args.momentum)
+    print(f"training {args.model} ({model.spec.depth} layers) on {dataset} ({n} images) "
+          f"with {args.init} init, {args.activation}, on {args.device}")
+    history = fit(model, train, opt, args.epochs, val_loader=val, out_dir=out,
+                  resume=args.resume, progress=not args.quiet)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(vars(args), f, indent=1)
+    last = history.epochs[-1]
+    print(f"final validation error {last['val_error']:.4f} after {last['epoch']} epochs "
+          f"({last['time']:.0f}s). Results in {os.path.abspath(out)}: history.csv, "
+          "iterations.csv, history.json, checkpoint.npz")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from . import backend
+    print(json.dumps(backend.versions(), indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"reproduce": cmd_reproduce, "train": cmd_train, "info": cmd_info}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; the last finished epoch's checkpoint is kept (use --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Training and evaluation loops with progress, history and checkpoints.
+
+``fit`` runs epochs of SGD over a loader, evaluates on a validation loader
+after each epoch, and — when given an output folder — writes as it goes:
+
+* ``history.csv``      one row per epoch (train loss/error, val loss/error, lr, time)
+* ``iterations.csv``   one row per iteration (epoch, iteration, loss, error, lr)
+* ``history.json``     both, for programs
+* ``checkpoint.npz``   model, optimizer, schedule, loaders, RNG and history after
+                       the last finished epoch, written atomically
+
+``fit(..., resume=True)`` continues from ``checkpoint.npz`` and, on the CPU,
+reproduces the uninterrupted run's numbers exactly (the random generator, the
+loaders' shuffling state and the momentum buffers are all restored).
+
+A non-finite loss stops training with ``TrainingDiverged``; the checkpoint of
+the last good epoch is left as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import backend
+from .autograd import no_grad
+from .functional import softmax_cross_entropy
+from .nn.module import load_arrays, save_arrays
+
+CHECKPOINT = "checkpoint.npz"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """Metrics recorded by ``fit``: one dict per epoch and one per iteration."""
+
+    epochs: list = field(default_factory=list)
+    iterations: list = field(default_factory=list)
+
+    def column(self, key: str) -> list:
+        return [row[key] for row in self.epochs]
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs, "iterations": self.iterations}
+
+    def write(self, out_dir) -> None:
+        _write_csv(os.path.join(out_dir, "history.csv"), self.epochs)
+        _write_csv(os.path.join(out_dir, "iterations.csv"), self.iterations)
+        _atomic_text(os.path.join(out_dir, "history.json"), json.dumps(self.to_dict(), indent=1))
+
+
+def _write_csv(path, rows) -> None:
+    if not rows:
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _atomic_text(path, text) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------
+# Evaluation
+# ----------------------------------------------------------------------------
+
+def evaluate(model, loader, loss_fn=softmax_cross_entropy) -> tuple[float, float]:
+    """Mean loss and top-1 error of ``model`` over ``loader``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total_loss, wrong, count = 0.0, 0, 0
+    with no_grad():
+        for x, y in loader:
+            logits = model(x)
+            n = len(y)
+            total_loss += float(loss_fn(logits, y)) * n
+            wrong += int((logits.data.argmax(axis=1) != y.data).sum())
+            count += n
+    model.train(was_training)
+    return total_loss / count, wrong / count
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------
+
+def save_checkpoint(path, model, optimizer=None, schedule=None, loaders=(), extra=None) -> None:
+    """Write model, optimizer, schedule, loader and RNG state to one .npz file.
+
+    Arrays are stored under ``model/<name>`` and ``velocity/<index>``; the rest
+    is JSON in the ``meta`` entry. The write is atomic (temporary file, rename).
+    """
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    meta = {"rng": _jsonable(backend.get_rng_state()), "extra": extra or {}}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        arrays.update({f"velocity/{i}": v for i, v in state["velocity"].items()})
+        meta["optimizer"] = state["param_groups"]
+    if schedule is not None:
+        meta["schedule"] = schedule.state_dict()
+    meta["loaders"] = [ld.state_dict() if hasattr(ld, "state_dict") else None for ld in loaders]
+    arrays["meta"] = backend.encode_text(json.dumps(meta))
+    save_arrays(path, arrays)
+
+
+def load_checkpoint(path, model, optimizer=None, schedule=None, loaders=()) -> dict:
+    """Restore what ``save_checkpoint`` wrote; returns its ``extra`` dict."""
+    try:
+        arrays = load_arrays(path)
+        meta = json.loads(backend.decode_text(arrays.pop("meta")))
+    except Exception as exc:
+        raise RuntimeError(f"cannot read checkpoint {path}: {exc}. Delete it to start "
+                           "over, or point resume at another run folder.") from exc
+    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+    if optimizer is not None and "optimizer" in meta:
+        velocity = {int(k[9:]): v for k, v in arrays.items() if k.startswith("velocity/")}
+        optimizer.load_state_dict({"param_groups": meta["optimizer"], "velocity": velocity})
+    if schedule is not None and "schedule" in meta:
+        schedule.load_state_dict(meta["schedule"])
+    for loader, state in zip(loaders, meta.get("loaders", [])):
+        if state is not None and hasattr(loader, "load_state_dict"):
+            loader.load_state_dict(state)
+    backend.set_rng_state(meta["rng"])
+    return meta["extra"]
+
+
+def _jsonable(obj):
+    """RNG states hold large ints and nested dicts; JSON takes them as they are."""
+    return json.loads(json.dumps(obj, default=int))
+
+
+# ----------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------
+
+def _progress(loader, desc, enabled):
+    if not enabled:
+        return loader, None
+    from tqdm.auto import tqdm
+    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+    return bar, bar
+
+
+def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1):
+    """One pass over ``loader``; appends per-iteration rows to ``history``."""
+    model.train()
+    total_loss, wrong, count = 0.0, 0, 0
+    start = time.perf_counter()
+    iterable, bar = _progress(loader, f"epoch {epoch}", progress)
+    steps = len(loader)
+    for i, (x, y) in enumerate(iterable):
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        loss_value = float(loss)
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"the loss became {loss_value} at epoch {epoch}, iteration {i + 1}. "
+                "Training stopped; the checkpoint of the last finished epoch is intact. "
+                "Try a smaller learning rate (deep plain nets are sensitive to it) or check "
+                "the input scaling.")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        n = len(y)
+        batch_wrong = int((logits.data.argmax(axis=1) != y.data).sum())
+        total_loss += loss_value * n
+        wrong += batch_wrong
+        count += n
+        if (i + 1) % log_every == 0 or i + 1 == steps:
+            history.iterations.append({
+                "epoch": round(epoch - 1 + (i + 1) / steps, 6), "iteration": len(history.iterations) + 1,
+                "loss": loss_value, "error": batch_wrong / n, "lr": optimizer.param_groups[0]["lr"]})
+        if bar is not None:
+            rate = count / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{loss_value:.3f}", err=f"{wrong / count:.3f}",
+                            img_s=f"{rate:.0f}")
+    return total_loss / count, wrong / count, time.perf_counter() - start
+
+
+def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=None,
+        out_dir=None, resume: bool = False, loss_fn=softmax_cross_entropy, progress: bool = True,
+        log_every: int = 1, on_epoch_end=None) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its ``History``.
+
+    ``schedule.step(val_error)`` is called after each epoch (step schedules
+    ignore the argument). With ``out_dir`` the history and a checkpoint are
+    written after every epoch; ``resume=True`` continues from that checkpoint.
+    ``on_epoch_end(epoch, row)`` is called after each epoch (e.g. diagnostics).
+    """
+    history, first_epoch = History(), 1
+    loaders = [ld for ld in (train_loader, val_loader) if ld is not None]
+    checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    if resume and checkpoint and os.path.exists(checkpoint):
+        extra = load_checkpoint(checkpoint, model, optimizer, schedule, loaders)
+        history = History(**extra["history"])
+        first_epoch = extra["epoch"] + 1
+    elapsed = history.epochs[-1]["time"] if history.epochs else 0.0
+    for epoch in range(first_epoch, epochs + 1):
+        train_loss, train_error, seconds = train_one_epoch(
+            model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_error": train_error}
+        if val_loader is not None:
+            row["val_loss"], row["val_error"] = evaluate(model, val_loader, loss_fn)
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        elapsed += seconds
+        row["time"] = elapsed
+        history.epochs.append(row)
+        if schedule is not None:
+            schedule.step(row.get("val_error", train_error))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+        if progress:
+            _print_epoch(row, epochs)
+        if out_dir:
+            history.write(out_dir)
+            save_checkpoint(checkpoint, model, optimizer, schedule, loaders,
+                            extra={"epoch": epoch, "history": history.to_dict()})
+    return history
+
+
+def _print_epoch(row, epochs) -> None:
+    from tqdm.auto import tqdm
+    val = f", val loss {row['val_loss']:.4f}, val error {row['val_error']:.4f}" if "val_error" in row else ""
+    tqdm.write(f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}, "
+               f"train error {row['train_error']:.4f}{val}, lr {row['lr']:.3g}, {row['time']:.1f}s")
