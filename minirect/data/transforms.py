@@ -1,0 +1,187 @@
+"""Batch transforms: preprocessing and augmentation for whole batches (N, C, H, W).
+
+A transform is any callable that takes a batch array and returns a new one;
+the input is never changed in place. Transforms run on whichever backend holds
+the batch (``xp`` comes from the array), so with a ``DataLoader`` on 'cuda'
+the work happens on the GPU.
+
+Random choices (crop offsets, flips) are drawn on the host from minirect's
+seeded generator (``minirect.seed``), or from a ``Generator`` you pass, and
+only then moved to the batch's device: the same seed gives the same
+augmentations on CPU and GPU.
+
+A typical CIFAR pipeline, as in the paper (per-pixel mean subtraction, then
+augmentation):
+
+    mean = per_pixel_mean(train.images, scale=1 / 255)
+    transform = Compose([ToFloat(1 / 255), SubtractMean(mean),
+                         RandomCrop(32, padding=4), RandomHorizontalFlip()])
+"""
+
+from __future__ import annotations
+
+from .. import backend
+
+host = backend.module_for("cpu")   # NumPy, reached through the backend layer
+
+
+class Compose:
+    """Apply transforms one after another."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, x):
+        for transform in self.transforms:
+            x = transform(x)
+        return x
+
+    def __repr__(self):
+        return f"Compose({self.transforms!r})"
+
+
+class ToFloat:
+    """x -> float32(x) * scale. The default 1/255 maps uint8 pixels to [0, 1]."""
+
+    def __init__(self, scale: float = 1 / 255):
+        self.scale = float(scale)
+
+    def __call__(self, x):
+        xp = backend.get_array_module(x, op="ToFloat")
+        # A Python float keeps float32 under NumPy 2's and CuPy's promotion rules.
+        return x.astype(xp.float32) * self.scale
+
+    def __repr__(self):
+        return f"ToFloat(scale={self.scale:g})"
+
+
+class _DeviceConstant:
+    """A small host array (a mean image, per-channel std) with a copy per device.
+
+    Moving it to the GPU on first use and keeping that copy avoids a
+    host-to-device transfer for every batch.
+    """
+
+    def __init__(self, values):
+        self.host_values = host.asarray(values, dtype=host.float32)
+        self._copies = {}
+
+    def like(self, x):
+        device = backend.device_of(x)
+        if device not in self._copies:
+            self._copies[device] = backend.to_device(self.host_values, device)
+        return self._copies[device]
+
+
+def per_pixel_mean(images, scale: float = 1 / 255):
+    """The mean image (C, H, W) of a training set, as float32 after scaling by ``scale``.
+
+    Pass the same ``scale`` that ``ToFloat`` uses before ``SubtractMean``.
+    The sum is accumulated in float64 so that 50,000 images do not lose digits.
+    """
+    mean = images.mean(axis=0, dtype="float64") * scale
+    return backend.to_numpy(mean).astype(host.float32)
+
+
+def per_channel_mean_std(images, scale: float = 1 / 255):
+    """Per-channel mean and standard deviation (each of shape (C,)) for ``Normalize``."""
+    over_pixels = (0, 2, 3)      # every axis but the channel
+    mean = images.mean(axis=over_pixels, dtype="float64") * scale
+    std = images.std(axis=over_pixels, dtype="float64") * scale
+    return backend.to_numpy(mean).astype(host.float32), backend.to_numpy(std).astype(host.float32)
+
+
+class SubtractMean:
+    """x -> x - mean_image: the per-pixel mean subtraction used in the paper.
+
+    ``mean_image`` has shape (C, H, W), e.g. from ``per_pixel_mean`` on the
+    training images. Apply it after ``ToFloat``.
+    """
+
+    def __init__(self, mean_image):
+        self.mean_image = _DeviceConstant(mean_image)
+
+    def __call__(self, x):
+        return x - self.mean_image.like(x)
+
+    def __repr__(self):
+        return f"SubtractMean(mean_image of shape {self.mean_image.host_values.shape})"
+
+
+class Normalize:
+    """x -> (x - mean[c]) / std[c] for each channel c."""
+
+    def __init__(self, mean, std):
+        # Shaped (1, C, 1, 1) so they broadcast over batch, height and width.
+        self.mean = _DeviceConstant(host.asarray(mean).reshape(1, -1, 1, 1))
+        self.std = _DeviceConstant(host.asarray(std).reshape(1, -1, 1, 1))
+
+    def __call__(self, x):
+        return (x - self.mean.like(x)) / self.std.like(x)
+
+    def __repr__(self):
+        return f"Normalize(mean={self.mean.host_values.ravel()}, std={self.std.host_values.ravel()})"
+
+
+def _pair(size):
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+class RandomCrop:
+    """Zero-pad each image by ``padding`` pixels, then cut a random ``size`` window.
+
+    Each image in the batch gets its own offset. Put it after mean subtraction
+    or normalization, so the zero padding is the average colour rather than black.
+    """
+
+    def __init__(self, size, padding: int = 0, rng=None):
+        self.size = _pair(size)
+        self.padding = int(padding)
+        self.rng = rng           # None: minirect's shared generator, read at each call
+
+    def __call__(self, x):
+        xp = backend.get_array_module(x, op="RandomCrop")
+        p = self.padding
+        if p:
+            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        n, channels, height, width = x.shape
+        crop_h, crop_w = self.size
+        if crop_h > height or crop_w > width:
+            raise ValueError(
+                f"RandomCrop: crop {self.size} is larger than the padded image {(height, width)}"
+            )
+        rng = self.rng if self.rng is not None else backend.generator()
+        top = rng.integers(0, height - crop_h + 1, size=n)
+        left = rng.integers(0, width - crop_w + 1, size=n)
+        # Row and column indices of every image's window, shape (n, crop): one
+        # gather for the whole batch instead of a Python loop over images.
+        rows = backend.to_device(top[:, None] + host.arange(crop_h), backend.device_of(x))
+        cols = backend.to_device(left[:, None] + host.arange(crop_w), backend.device_of(x))
+        image_index = xp.arange(n)[:, None, None, None]
+        channel_index = xp.arange(channels)[None, :, None, None]
+        return x[image_index, channel_index, rows[:, None, :, None], cols[:, None, None, :]]
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomHorizontalFlip:
+    """Mirror each image left-right with probability ``p``.
+
+    Meant for natural images such as CIFAR-10, where a mirrored cat is still a
+    cat. Do not use it on digits or letters: a mirrored 2 is not a 2.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        self.p = float(p)
+        self.rng = rng
+
+    def __call__(self, x):
+        xp = backend.get_array_module(x, op="RandomHorizontalFlip")
+        rng = self.rng if self.rng is not None else backend.generator()
+        flip = rng.random(len(x)) < self.p
+        flip = backend.to_device(flip, backend.device_of(x))[:, None, None, None]
+        return xp.where(flip, x[..., ::-1], x)
+
+    def __repr__(self):
+        return f"RandomHorizontalFlip(p={self.p})"
