@@ -216,12 +216,27 @@ def is_float(array) -> bool:
 def seed(s: int) -> None:
     """Seed minirect's random generator (initial weights, dropout, shuffling).
 
-    Draws happen on the host from one NumPy ``Generator`` and are then moved to
-    the device, so a model seeded the same way starts from identical weights on
-    CPU and GPU.
+    Initial weights are drawn on the host from one NumPy ``Generator`` and then
+    moved, so a model seeded the same way starts from identical weights on CPU
+    and GPU. Dropout masks on the GPU come from a CuPy generator seeded from
+    the host one, so a training step never copies masks across the bus.
     """
-    global _generator
+    global _generator, _device_generator
     _generator = numpy.random.default_rng(s)
+    _device_generator = None
+
+
+_device_generator = None
+
+
+def random_uniform(shape, like):
+    """U[0, 1) float32 samples on the device of ``like`` (dropout masks)."""
+    global _device_generator
+    if not is_cupy_array(like):
+        return _generator.random(shape, dtype=numpy.float32)
+    if _device_generator is None:
+        _device_generator = _cupy().random.default_rng(int(_generator.integers(2**63)))
+    return _device_generator.random(shape, dtype=numpy.float32)
 
 
 def generator() -> numpy.random.Generator:

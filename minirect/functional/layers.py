@@ -34,15 +34,15 @@ class Linear(Function):
 class Dropout(Function):
     """Inverted dropout: y = x · m / (1 - p), m ~ Bernoulli(1 - p) per element.
 
-    dE/dx = gy · m / (1 - p). The mask is drawn on the host from minirect's
-    seeded generator and moved to the device, so CPU and GPU drop the same
-    units. Scaling at training time means evaluation needs no change.
+    dE/dx = gy · m / (1 - p). The mask comes from minirect's seeded generator,
+    drawn where x lives (no host-device copy). Scaling at training time means
+    evaluation needs no change.
     """
 
     def forward(self, x):
         keep = 1.0 - self.p
-        mask = backend.generator().random(x.shape, dtype="float32") < keep
-        scale = (backend.to_device(mask, backend.device_of(x)) / x.dtype.type(keep)).astype(x.dtype)
+        mask = backend.random_uniform(x.shape, like=x) < keep
+        scale = (mask / x.dtype.type(keep)).astype(x.dtype)
         self.save_for_backward(scale)
         return x * scale
 
