@@ -1,0 +1,211 @@
+"""Training-step benchmark: minirect against PyTorch on the same net and batch.
+
+A step is forward + backward + SGD update. Nets (all 3×3 convs, "same" padding,
+ReLU, 2×2 max pooling between stages, fc 256-256-classes):
+
+* ``22``    batch 64, 1×28×28: conv1 + 6/6/6 convs at 28/14/7, widths 32/64/64
+* ``30``    batch 64, 1×28×28: conv1 + 9/9/8 convs, same widths
+* ``cifar`` batch 128, 3×32×32: the 22-layer layout at 32/16/8
+
+Each framework runs in its own subprocess so that peak memory (the growth of
+the process's max RSS during the steps, beyond the model and the batch) is
+measured separately. Prints median time per step, images/s, peak memory and
+the ratios minirect / PyTorch.
+
+    python benchmarks/bench_step.py                 # all nets, CPU
+    python benchmarks/bench_step.py --nets 22 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+NETS = {
+    "22": dict(batch=64, channels=1, size=28, stages=(6, 6, 6), widths=(32, 32, 64, 64)),
+    "30": dict(batch=64, channels=1, size=28, stages=(9, 9, 8), widths=(32, 32, 64, 64)),
+    "cifar": dict(batch=128, channels=3, size=32, stages=(6, 6, 6), widths=(32, 32, 64, 64)),
+}
+
+
+def layer_plan(net):
+    """[("conv", c_in, c_out) | ("pool",) ...] then fc sizes; shared by both frameworks."""
+    plan, c = [("conv", net["channels"], net["widths"][0])], net["widths"][0]
+    size = net["size"]
+    for s, (count, width) in enumerate(zip(net["stages"], net["widths"][1:])):
+        if s > 0:
+            plan.append(("pool",))
+            size //= 2
+        for _ in range(count):
+            plan.append(("conv", c, width))
+            c = width
+    return plan, c * size * size
+
+
+def peak_rss_mb():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_minirect(net, device, steps, warmup):
+    import numpy as np
+
+    import minirect as mr
+    from minirect import nn, optim
+    import minirect.functional as F
+
+    mr.seed(0)
+    plan, flat = layer_plan(net)
+    layers = []
+    for item in plan:
+        layers += [nn.Conv2d(item[1], item[2], 3, padding=1), nn.ReLU()] if item[0] == "conv" \
+            else [nn.MaxPool2d(2)]
+    layers += [nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+               nn.Linear(256, 10)]
+    model = nn.Sequential(*layers).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    x = mr.tensor(rng.standard_normal((net["batch"], net["channels"], net["size"], net["size"]),
+                                      dtype=np.float32)).to(device)
+    y = mr.tensor(rng.integers(0, 10, net["batch"])).to(device)
+
+    def step():
+        loss = F.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        mr.backend.synchronize()
+
+    return _time(step, steps, warmup, device)
+
+
+def run_torch(net, device, steps, warmup):
+    import torch
+
+    torch.manual_seed(0)
+    plan, flat = layer_plan(net)
+    layers = []
+    for item in plan:
+        layers += [torch.nn.Conv2d(item[1], item[2], 3, padding=1), torch.nn.ReLU()] \
+            if item[0] == "conv" else [torch.nn.MaxPool2d(2)]
+    layers += [torch.nn.Flatten(), torch.nn.Linear(flat, 256), torch.nn.ReLU(),
+               torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)]
+    model = torch.nn.Sequential(*layers).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(net["batch"], net["channels"], net["size"], net["size"], device=device)
+    y = torch.randint(0, 10, (net["batch"],), device=device)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return _time(step, steps, warmup, device, torch_cuda=device == "cuda")
+
+
+def _time(step, steps, warmup, device, torch_cuda=False):
+    for _ in range(warmup):
+        step()
+    base = peak_rss_mb()
+    gpu_peak = None
+    if device == "cuda" and torch_cuda:
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+    elif device == "cuda":
+        import cupy
+        pool = cupy.get_default_memory_pool()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    if device == "cuda" and torch_cuda:
+        import torch
+        gpu_peak = torch.cuda.max_memory_allocated() / 2**20
+    elif device == "cuda":
+        gpu_peak = pool.total_bytes() / 2**20
+    return {"median_s": statistics.median(times), "min_s": min(times),
+            "peak_rss_growth_mb": peak_rss_mb() - base, "peak_rss_mb": peak_rss_mb(),
+            "gpu_mb": gpu_peak}
+
+
+def child(args):
+    net = NETS[args.net]
+    runner = run_minirect if args.framework == "minirect" else run_torch
+    if args.framework == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+    result = runner(net, args.device, args.steps, args.warmup)
+    result["images_per_s"] = net["batch"] / result["median_s"]
+    print("RESULT " + json.dumps(result))
+
+
+def measure(framework, net, device, steps, warmup, threads):
+    cmd = [sys.executable, __file__, "--child", framework, "--net", net, "--device", device,
+           "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+    env = dict(os.environ)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{framework} {net} failed:\n{out.stderr[-2000:]}")
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--child", choices=["minirect", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--net", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        args.framework = args.child
+        return child(args)
+    rows = []
+    have_torch = torch_available()
+    print(f"device {args.device}, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"torch {'present' if have_torch else 'absent'}")
+    header = (f"{'net':>6} {'framework':>9} {'median ms':>10} {'img/s':>8} {'peak MB':>8} "
+              f"{'ratio':>6} {'mem ratio':>9}")
+    print(header)
+    for net in args.nets:
+        mine = measure("minirect", net, args.device, args.steps, args.warmup, args.threads)
+        ref = measure("torch", net, args.device, args.steps, args.warmup, args.threads) \
+            if have_torch else None
+        key = "gpu_mb" if args.device == "cuda" else "peak_rss_growth_mb"
+        for name, r in (("minirect", mine), ("torch", ref)):
+            if r is None:
+                continue
+            ratio = mine["median_s"] / ref["median_s"] if ref else float("nan")
+            mem_ratio = (mine[key] or 0) / max(ref[key] or 1e-9, 1e-9) if ref else float("nan")
+            print(f"{net:>6} {name:>9} {r['median_s'] * 1e3:>10.1f} {r['images_per_s']:>8.0f} "
+                  f"{(r[key] or 0):>8.1f} " + (f"{ratio:>6.2f} {mem_ratio:>9.2f}" if name == "minirect"
+                                               else ""))
+        rows.append({"net": net, "device": args.device, "minirect": mine, "torch": ref})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
