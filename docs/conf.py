@@ -1,0 +1,239 @@
+"""Sphinx configuration for the minirect documentation.
+
+Build (from the repository root)::
+
+    pip install -e ".[docs]"
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+Pages are Markdown (MyST). Notebooks in ``../notebooks`` are copied into
+``docs/notebooks/`` when the build starts (see ``_sync_notebooks``) and
+rendered from their stored outputs by myst-nb: they are never executed here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))   # document the checkout, installed or not
+
+import minirect  # noqa: E402
+
+# -- Project -------------------------------------------------------------------
+
+project = "minirect"
+author = "the minirect authors"
+copyright = "the minirect authors, MIT licence"
+version = release = minirect.__version__
+
+# -- General ---------------------------------------------------------------------
+
+extensions = [
+    "myst_nb",                  # Markdown pages (MyST) and .ipynb notebooks
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+
+exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+
+# MyST: $...$ and $$...$$ math, \begin{align} environments, ::: fences.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# Notebooks are rendered from the outputs stored in them, never re-executed.
+nb_execution_mode = "off"
+
+# -- autodoc ---------------------------------------------------------------------
+
+autodoc_mock_imports = ["cupy", "cupyx"]
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_typehints = "signature"
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+
+# -- HTML ------------------------------------------------------------------------
+
+html_theme = "alabaster"
+html_title = f"minirect {release}"
+html_static_path = ["_static"]
+html_theme_options = {
+    "description": "A NumPy/CuPy deep-learning engine that reproduces "
+                   "He et al. 2015, “Delving Deep into Rectifiers”.",
+    "fixed_sidebar": True,
+    "page_width": "1100px",
+}
+
+
+# -- Notebooks: copy ../notebooks/*.ipynb into docs/notebooks/ ---------------------
+
+def _sync_notebooks(app) -> None:
+    """Mirror the repository's notebooks into ``docs/notebooks/``.
+
+    The copies keep their modification times (so incremental builds only
+    re-read changed notebooks); copies whose source is gone are deleted. The
+    folder also holds a tracked page, so the glob in ``notebooks.md`` always
+    matches at least one document, with zero notebooks too.
+    """
+    source = ROOT / "notebooks"
+    target = Path(app.srcdir) / "notebooks"
+    target.mkdir(exist_ok=True)
+    wanted = {p.name: p for p in source.glob("*.ipynb")} if source.is_dir() else {}
+    for old in target.glob("*.ipynb"):
+        if old.name not in wanted:
+            old.unlink()
+    for name, path in wanted.items():
+        copy = target / name
+        src_stat = path.stat()
+        if (not copy.exists() or copy.stat().st_mtime != src_stat.st_mtime
+                or copy.stat().st_size != src_stat.st_size):
+            shutil.copy2(path, copy)
+
+
+# -- Generated pages: the experiments' configuration, read from the code ------------
+
+def _write_generated(app) -> None:
+    """Write ``_generated/convergence_config.md``: the Figure 2/3 defaults as a table.
+
+    ``reproduction.md`` includes it, so the table always shows the values in
+    ``minirect.experiments.convergence`` (``DEFAULTS`` and ``FULL``). The file
+    is rewritten only when its content changes (incremental builds stay quick).
+    """
+    from dataclasses import fields
+
+    from minirect.experiments import convergence
+
+    columns = [("fig2", convergence.DEFAULTS["fig2"]), ("fig3", convergence.DEFAULTS["fig3"]),
+               ("fig2 --full", convergence.FULL["fig2"]), ("fig3 --full", convergence.FULL["fig3"])]
+    lines = ["| setting | " + " | ".join(f"`{name}`" for name, _ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    rows = [(f.name, [getattr(config, f.name) for _, config in columns])
+            for f in fields(convergence.Config) if f.name != "figure"]
+    rows.insert(2, ("convs per stage", [config.stage_counts for _, config in columns]))
+    for name, values in rows:
+        cells = " | ".join(f"`{value!r}`" for value in values)
+        lines.append(f"| {name} | {cells} |")
+    text = "\n".join(lines) + "\n"
+    target = Path(app.srcdir) / "_generated" / "convergence_config.md"
+    target.parent.mkdir(exist_ok=True)
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+# -- Docstrings: plain-text conventions rendered as reST ------------------------------
+#
+# The package's docstrings are written to be read in the source: formulas and
+# code examples indented under a sentence, free-form underlined headings,
+# Markdown pipe tables. reST reads those as block quotes, misplaced section
+# titles and line blocks. Rather than sprinkle "::" through the package, the
+# hook below rewrites them while autodoc collects them (after napoleon, which
+# has already turned Parameters/Returns sections into fields).
+
+_UNDERLINE = re.compile(r"^\s*([-=~^\"'`#*+])\1{2,}\s*$")
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+_TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _headings_to_rubrics(lines: list) -> list:
+    """``Title`` over ``-----`` -> ``.. rubric:: Title`` (titles are not allowed here)."""
+    out, i = [], 0
+    while i < len(lines):
+        if (i + 1 < len(lines) and lines[i].strip() and not _UNDERLINE.match(lines[i])
+                and _UNDERLINE.match(lines[i + 1])
+                and len(lines[i + 1].strip()) >= len(lines[i].strip())):
+            out += [" " * _indent(lines[i]) + ".. rubric:: " + lines[i].strip(), ""]
+            i += 2
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
+def _pipe_tables(lines: list) -> list:
+    """A Markdown table (header, ``|---|`` rule, rows) -> a ``list-table``."""
+    out, i = [], 0
+    while i < len(lines):
+        if (lines[i].lstrip().startswith("|") and i + 1 < len(lines)
+                and _TABLE_RULE.match(lines[i + 1])):
+            pad = " " * _indent(lines[i])
+            rows, j = [], i
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                if j != i + 1:
+                    rows.append([c.strip() for c in lines[j].strip().strip("|").split("|")])
+                j += 1
+            out += ["", pad + ".. list-table::", pad + "   :header-rows: 1", ""]
+            for row in rows:
+                for k, cell in enumerate(row):
+                    out.append(pad + ("   * - " if k == 0 else "     - ") + (cell or "\\ "))
+            out.append("")
+            i = j
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
+def _indented_blocks_to_literal(lines: list) -> list:
+    """An indented block after a blank line and a plain paragraph -> literal block.
+
+    In the docstrings such blocks are code examples or formulas, whose line
+    breaks and alignment matter; reST would make them block quotes and then
+    stumble on their inner indentation.
+    """
+    out = []
+    first = None          # first line of the paragraph before the current line
+    last = None           # last non-blank line before the current line
+    literal_above = None  # indentation that ends the literal block we are in
+    for i, line in enumerate(lines):
+        blank = not line.strip()
+        if literal_above is not None:
+            if blank or _indent(line) > literal_above:
+                out.append(line)
+                continue
+            literal_above = None
+        if blank:
+            out.append(line)
+            continue
+        starts_paragraph = i == 0 or not lines[i - 1].strip()
+        if starts_paragraph and first is not None:
+            base = _indent(first)
+            bullet = _BULLET.match(first)
+            if bullet:
+                base = len(bullet.group(0))
+            head = first.lstrip()
+            if _indent(line) > base:
+                if last.rstrip().endswith("::"):
+                    literal_above = base
+                elif not head.startswith((":", "..", ">>>")):
+                    out += [" " * base + "::", ""]
+                    literal_above = base
+                if literal_above is not None:
+                    out.append(line)
+                    last = line
+                    continue
+        if starts_paragraph:
+            first = line
+        last = line
+        out.append(line)
+    return out
+
+
+def _docstring_to_rest(app, what, name, obj, options, lines) -> None:
+    lines[:] = _indented_blocks_to_literal(_pipe_tables(_headings_to_rubrics(lines)))
+
+
+def setup(app):
+    app.connect("builder-inited", _sync_notebooks)
+    app.connect("builder-inited", _write_generated)
+    app.connect("autodoc-process-docstring", _docstring_to_rest, priority=600)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
