@@ -6,7 +6,7 @@ from .backend import (  # noqa: F401
 )
 from .autograd import Tensor, Function, tensor, no_grad, is_grad_enabled  # noqa: F401
 from . import functional  # noqa: F401
-from . import backend, nn, init, optim, train  # noqa: F401
+from . import backend, nn, init, optim, train, viz  # noqa: F401
 from .train import fit, evaluate  # noqa: F401
 from .gradcheck import gradcheck, GradcheckError  # noqa: F401
 

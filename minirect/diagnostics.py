@@ -36,11 +36,13 @@ def weighted_layers(model):
 
 
 def _std(array) -> float:
-    return float(array.std())
+    # float64: the stalled nets' signals (1e-10 and below) underflow when squared in float32
+    return float(array.astype("float64").std())
 
 
 def _rms(array) -> float:
-    return float((array * array).mean()) ** 0.5
+    a = array.astype("float64")
+    return float((a * a).mean()) ** 0.5
 
 
 def layer_statistics(model, x, y, weight_decay: float = 5e-4, loss_fn=softmax_cross_entropy) -> list:
