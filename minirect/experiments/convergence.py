@@ -144,6 +144,7 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     train.load_state_dict({"seed": seed, "epoch": 0, "batch": 0})   # this seed's shuffles
     x, y = next(iter(train))
     stats_start = diagnostics.layer_statistics(model, x, y, config.weight_decay)
+    predicted = diagnostics.predicted_stds(model, input_std=float(x.data.std()))   # theory at init
     initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
     start = time.perf_counter()
     history = fit(model, train, opt, config.epochs, val_loader=val, out_dir=out_dir,
@@ -153,7 +154,7 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     return {"init": init, "seed": seed, "history": history.epochs, "seconds": seconds,
             "initial_error": initial_error,
             "stats_start": stats_start, "stats_end": stats_end,
-            "predicted": diagnostics.predicted_stds(model, input_std=1.0)}
+            "predicted": predicted}
 
 
 def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
@@ -252,9 +253,11 @@ def write_outputs(result: dict, out_dir: str) -> None:
         f.write(summary_text(result))
     plot_curves(result, os.path.join(out_dir, "curves.png"))
     first_seed = {r["init"]: r for r in reversed(result["runs"])}
+    label = {i: LABELS[i].split(":")[0] + " at init" for i in first_seed}
     diagnostics.plot_layer_statistics(
-        {LABELS[i].split(":")[0] + " at init": first_seed[i]["stats_start"] for i in first_seed},
+        {label[i]: first_seed[i]["stats_start"] for i in first_seed},
         os.path.join(out_dir, "layers.png"),
+        theory={label[i]: first_seed[i]["predicted"] for i in first_seed},
         title=f"{result['config']['depth']}-layer net at initialization (seed {result['runs'][0]['seed']})")
 
 

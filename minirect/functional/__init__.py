@@ -9,3 +9,4 @@ from .activations import relu, leaky_relu, prelu  # noqa: F401
 from .layers import (  # noqa: F401
     linear, dropout, log_softmax, softmax_cross_entropy, cross_entropy, accuracy, error_rate,
 )
+from .conv import conv2d, max_pool2d, avg_pool2d, global_avg_pool2d, spp, im2col, col2im  # noqa: F401

@@ -1,0 +1,134 @@
+"""GPU checks of issue "GPU through CuPy and speed" (run on a machine with CuPy and a GPU).
+
+1. A model seeded the same way has identical initial weights on CPU and GPU.
+2. The first training steps give matching losses on CPU and GPU (float32
+   tolerance; dropout off so that both see the same function).
+3. No host<->device copy or synchronization inside a training step: the step
+   runs under ``cupyx.allow_synchronize(False)``, which raises on any implicit
+   device synchronization (``.get()``, ``.item()``, ``float()``, a NumPy
+   conversion), and minirect's explicit moves (``backend.to_device``,
+   ``backend.to_numpy``) are counted.
+4. GPU vs this machine's CPU: median step time of the 22-layer reference net.
+
+    python benchmarks/gpu_checks.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import minirect as mr
+import minirect.functional as F
+from minirect import backend, models, optim
+
+
+def reference_net(device, dropout=0.0):
+    mr.seed(0)
+    model = models.model_b(widths=(32, 32, 64, 64), fc_width=256, input_size=28, dropout=dropout,
+                           init="msra", mode="fan_out")
+    return model.to(device)
+
+
+def batch(device, n=64):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    return mr.tensor(x).to(device), mr.tensor(y).to(device)
+
+
+def first_losses(device, steps=3):
+    model = reference_net(device)
+    opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.01, momentum=0.9)
+    x, y = batch(device)
+    losses = []
+    for _ in range(steps):
+        loss = F.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
+def count_moves():
+    counts = {"to_device": 0, "to_numpy": 0}
+    originals = {name: getattr(backend, name) for name in counts}
+
+    def wrap(name):
+        def counted(*args, **kwargs):
+            counts[name] += 1
+            return originals[name](*args, **kwargs)
+        return counted
+    for name in counts:
+        setattr(backend, name, wrap(name))
+    return counts, originals
+
+
+def main():
+    if not mr.cuda_available():
+        print("no CUDA device: nothing to check")
+        return 1
+    import cupy
+    import cupyx
+
+    ok = True
+    # 1. identical initial weights
+    cpu = reference_net("cpu").state_dict()
+    gpu = reference_net("cuda").state_dict()
+    same = all(np.array_equal(cpu[k], gpu[k]) for k in cpu)
+    print(f"[1] identical initial weights on CPU and GPU: {same}")
+    ok &= same
+
+    # 2. first-step losses
+    lc, lg = first_losses("cpu"), first_losses("cuda")
+    close = np.allclose(lc, lg, rtol=1e-4, atol=1e-5)
+    print(f"[2] first losses CPU {['%.6f' % v for v in lc]} GPU {['%.6f' % v for v in lg]} "
+          f"match: {close}")
+    ok &= close
+
+    # 3. no host<->device traffic in a step (dropout on: masks come from the device RNG)
+    model = reference_net("cuda", dropout=0.5)
+    opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.01, momentum=0.9)
+    x, y = batch("cuda")
+
+    def step():
+        loss = F.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    step()                                   # warm-up (allocations, kernels)
+    counts, originals = count_moves()
+    try:
+        with cupyx.allow_synchronize(False):
+            for _ in range(3):
+                step()
+        synced = False
+    except Exception as exc:                 # cupyx raises DeviceSynchronized
+        synced = True
+        print(f"    synchronization inside the step: {type(exc).__name__}: {exc}")
+    finally:
+        for name, fn in originals.items():
+            setattr(backend, name, fn)
+    print(f"[3] explicit moves during 3 steps: {counts}; implicit synchronization: {synced}")
+    ok &= not synced and sum(counts.values()) == 0
+
+    # 4. GPU step time (the 22-layer reference net, batch 64)
+    times = []
+    for _ in range(20):
+        cupy.cuda.Device().synchronize()
+        start = time.perf_counter()
+        step()
+        cupy.cuda.Device().synchronize()
+        times.append(time.perf_counter() - start)
+    print(f"[4] 22-layer reference step on GPU: median {statistics.median(times[5:]) * 1e3:.1f} ms")
+    print("ALL OK" if ok else "SOME CHECKS FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

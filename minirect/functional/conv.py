@@ -1,0 +1,469 @@
+"""Convolution and pooling: conv2d, max/avg pooling, global average pooling, SPP.
+
+All arrays are NCHW: (batch N, channels C, height H, width W). The kernels
+(weights) of a convolution are (D, C, kh, kw): D output channels ("filters").
+
+How conv2d becomes a matrix product (im2col)
+--------------------------------------------
+Output pixel (n, d, oh, ow) is a dot product between filter d and the input
+patch under it:
+
+    y[n, d, oh, ow] = Σ_{c, i, j} W[d, c, i, j] · xpad[n, c, oh·sh + i, ow·sw + j]
+
+``im2col`` copies every patch into one column of a matrix
+
+    cols[(c, i, j), (n, oh, ow)] = xpad[n, c, oh·sh + i, ow·sw + j]
+    shape (C·kh·kw, N·OH·OW)
+
+so that the whole convolution is one matrix product (GEMM), which BLAS or
+cuBLAS runs near the machine's peak speed:
+
+    Y = W.reshape(D, C·kh·kw) @ cols          shape (D, N·OH·OW)
+
+The copy loops over the kh·kw kernel offsets (i, j), not over pixels: for one
+offset, the patch entries of *all* output positions form a strided slice of
+the input, ``xpad[:, :, i::sh, j::sw]`` (cut to OH×OW). So there are only
+kh·kw vectorized copies, the same code runs on NumPy and CuPy, and ``col2im``
+(the backward of im2col) is the same loop with ``+=``. Within one offset the
+slice touches distinct pixels, so the ``+=`` needs no scatter-add and the
+result is deterministic.
+
+Why this layout, and why blocks of samples (measured on a 2-core CPU,
+batch 64, 64→64 channels, 32×32, 3×3; see benchmarks/bench_conv.py):
+
+* rows (c, i, j) × columns (n, oh, ow) makes each offset's copy a run of
+  long contiguous rows, and the GEMM output (D, n, OH, OW) needs only a cheap
+  swap of the first two axes to become NCHW. The alternative (N·OH·OW,
+  C·kh·kw) layout copies 3-4× slower (its inner axis is the tiny kernel).
+* The column matrix is kh·kw times bigger than the input (150 MB here). Built
+  for the whole batch it streams through main memory several times; built a
+  few samples at a time (one GEMM per block) it stays in the CPU cache, and
+  fwd+bwd got about 1.45× faster (≈170 ms instead of ≈250 ms). On a GPU one
+  big GEMM is best (H200: 1.6 ms, against 3.5 ms in 64 MB blocks), so the
+  block there is as large as a memory cap allows (usually the whole batch).
+* The backward pass recomputes the columns from the saved input instead of
+  saving them: 9× less memory per 3×3 layer for about 6% more time.
+
+Derivations: docs/derivations/conv.md.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function, Tensor
+from .basic import concatenate, mean, reshape
+
+# Bytes of column matrix built at once. CPU: a few MB, so that a block stays
+# in cache (see the module docstring). GPU: large, so that one GEMM covers the
+# whole batch in the usual case; the cap only bounds temporary memory.
+CPU_BLOCK_BYTES = 4 * 2**20
+GPU_BLOCK_BYTES = 512 * 2**20
+
+
+# ----------------------------------------------------------------------------
+# Argument checks and sizes
+# ----------------------------------------------------------------------------
+
+def _pair(value, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints → (for height, for width)."""
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected {name} of shape {layout}, got shape {tuple(x.shape)}")
+
+
+def _window_geometry(op, in_hw, kernel, stride, padding):
+    """Check a sliding-window setup and return the output size (OH, OW).
+
+    OH = (H + 2·ph - kh) // sh + 1: the number of window positions that fit.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{op}: stride must be >= 1, got {stride}")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {padding}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, got {kh}x{kw}")
+    H, W = in_hw
+    if kh > H + 2 * ph or kw > W + 2 * pw:
+        raise ValueError(
+            f"{op}: kernel {kh}x{kw} is larger than the padded input "
+            f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph}x{pw})")
+    return (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+
+
+def _pad(x, ph: int, pw: int, value=0):
+    """x with ph rows / pw columns of ``value`` added on each side (H and W)."""
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    xp = backend.get_array_module(x)
+    xpad = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    return xpad
+
+
+def _tap(xpad, i: int, j: int, out_hw, stride):
+    """The input pixels that kernel offset (i, j) sees, for all windows.
+
+    tap[n, c, oh, ow] = xpad[n, c, oh·sh + i, ow·sw + j]: a strided view.
+    """
+    (OH, OW), (sh, sw) = out_hw, stride
+    return xpad[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw]
+
+
+def _raw(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
+# ----------------------------------------------------------------------------
+# im2col and col2im
+# ----------------------------------------------------------------------------
+
+def im2col(x, kernel_size, stride=1, padding=0):
+    """Unfold the patches of ``x`` (N, C, H, W) into columns.
+
+    Returns cols of shape (C·kh·kw, N·OH·OW) with
+    cols[(c, i, j), (n, oh, ow)] = xpad[n, c, oh·sh + i, ow·sw + j].
+    Works on raw NumPy/CuPy arrays (a Tensor is unwrapped; no gradient is
+    recorded: ``conv2d`` is the differentiable op).
+    """
+    x = _raw(x)
+    _check_4d(x, "im2col")
+    kernel = _pair(kernel_size, "kernel_size", "im2col")
+    stride = _pair(stride, "stride", "im2col")
+    padding = _pair(padding, "padding", "im2col")
+    N, C, H, W = x.shape
+    OH, OW = _window_geometry("im2col", (H, W), kernel, stride, padding)
+    kh, kw = kernel
+    xpad = _pad(x, *padding)
+    xp = backend.get_array_module(x)
+    cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # (N, C, OH, OW) → (C, N, OH, OW): the column order (n, oh, ow).
+            cols[:, i, j] = _tap(xpad, i, j, (OH, OW), stride).transpose(1, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N * OH * OW)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+    """The adjoint of ``im2col``: add every column entry back onto its pixel.
+
+    ``cols`` has shape (C·kh·kw, N·OH·OW); returns an array of ``x_shape``
+    (N, C, H, W). A pixel that appears in several patches (overlapping
+    windows) receives the sum of its entries, which is exactly the gradient
+    of im2col. Same offset loop as im2col, with ``+=``.
+    """
+    cols = _raw(cols)
+    kernel = _pair(kernel_size, "kernel_size", "col2im")
+    stride = _pair(stride, "stride", "col2im")
+    padding = _pair(padding, "padding", "col2im")
+    xp = backend.get_array_module(cols)
+    return xp.ascontiguousarray(_col2im_view(cols, x_shape, kernel, stride, padding))
+
+
+def _col2im_view(cols, x_shape, kernel, stride, padding):
+    """col2im's result as a (non-contiguous) view, which callers copy once."""
+    N, C, H, W = x_shape
+    (kh, kw), (ph, pw) = kernel, padding
+    OH, OW = _window_geometry("col2im", (H, W), kernel, stride, padding)
+    xp = backend.get_array_module(cols)
+    cols = cols.reshape(C, kh, kw, N, OH, OW)
+    # Accumulate in (C, N, ...) order, the order of the columns, so that the
+    # reads of ``cols`` are contiguous; swap to (N, C, ...) in the final copy.
+    gpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            _tap(gpad, i, j, (OH, OW), stride)[...] += cols[:, i, j]
+    return gpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+
+
+def _sample_blocks(x, cols_bytes_per_sample: int):
+    """(start, stop) ranges over the batch, each with a column matrix of at
+    most CPU_BLOCK_BYTES / GPU_BLOCK_BYTES (but at least one sample)."""
+    budget = GPU_BLOCK_BYTES if backend.device_of(x) == "cuda" else CPU_BLOCK_BYTES
+    per_block = max(1, budget // max(1, cols_bytes_per_sample))
+    n = x.shape[0]
+    return [(s, min(s + per_block, n)) for s in range(0, n, per_block)]
+
+
+# ----------------------------------------------------------------------------
+# Convolution
+# ----------------------------------------------------------------------------
+
+class Conv2d(Function):
+    """2-D convolution (cross-correlation, as in every DL framework), NCHW.
+
+    y[n, d, oh, ow] = b[d] + Σ_{c,i,j} W[d, c, i, j] · xpad[n, c, oh·sh + i, ow·sw + j]
+
+    As matrices, with cols = im2col(x) (C·kh·kw, N·OH·OW) and
+    Wm = W.reshape(D, C·kh·kw), G = gy as (D, N·OH·OW):
+
+        Y = Wm @ cols + b
+        dE/dW = G @ colsᵀ                 (reshaped to (D, C, kh, kw))
+        dE/dx = col2im(Wmᵀ @ G)
+        dE/db[d] = Σ_{n,oh,ow} gy[n, d, oh, ow]
+
+    Only the input is saved; backward recomputes its columns. The batch is
+    processed in blocks of samples (see the module docstring).
+    """
+
+    def forward(self, x, W, b=None):
+        self._check(x, W, b)
+        D, C, kh, kw = W.shape
+        N, OH, OW = x.shape[0], *self.out_hw
+        w_mat = W.reshape(D, C * kh * kw)
+        y = self.xp.empty((N, D, OH, OW), dtype=x.dtype)
+        for start, stop in self._blocks(x, W):
+            cols = im2col(x[start:stop], (kh, kw), self.stride, self.padding)
+            y_block = w_mat @ cols                        # (D, n·OH·OW): one GEMM
+            if b is not None:
+                y_block += b[:, None]                     # while the block is in cache
+            y[start:stop] = y_block.reshape(D, stop - start, OH, OW).transpose(1, 0, 2, 3)
+        self.save_for_backward(x, W)
+        return y
+
+    def backward(self, gy):
+        x, W = self.saved
+        D, C, kh, kw = W.shape
+        need_x, need_W = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        need_b = len(self.inputs) > 2 and self.inputs[2].requires_grad
+        w_mat = W.reshape(D, C * kh * kw)
+        gx = self.xp.empty_like(x) if need_x else None
+        gW = self.xp.zeros((D, C * kh * kw), dtype=W.dtype) if need_W else None
+        for start, stop in self._blocks(x, W):
+            # gy of the block as (D, n·OH·OW), matching the columns' order.
+            g = gy[start:stop].transpose(1, 0, 2, 3).reshape(D, -1)
+            if need_W:
+                gW += g @ im2col(x[start:stop], (kh, kw), self.stride, self.padding).T
+            if need_x:   # skipped for the first layer, whose input is the data
+                gx[start:stop] = _col2im_view(w_mat.T @ g, x[start:stop].shape, (kh, kw),
+                                              self.stride, self.padding)
+        gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+        grads = (gx, None if gW is None else gW.reshape(W.shape))
+        return grads + (gb,) if len(self.inputs) > 2 else grads
+
+    def _check(self, x, W, b):
+        _check_4d(x, "conv2d")
+        _check_4d(W, "conv2d", name="W", layout="(D, C, kh, kw)")
+        if x.shape[1] != W.shape[1]:
+            raise ValueError(
+                f"conv2d: x has {x.shape[1]} channels (shape {tuple(x.shape)}) but W expects "
+                f"{W.shape[1]} (W of shape (D, C, kh, kw) = {tuple(W.shape)})")
+        if b is not None and tuple(b.shape) != (W.shape[0],):
+            raise ValueError(f"conv2d: bias must have shape ({W.shape[0]},) to match W "
+                             f"{tuple(W.shape)}, got {tuple(b.shape)}")
+        self.stride = _pair(self.stride, "stride", "conv2d")
+        self.padding = _pair(self.padding, "padding", "conv2d")
+        self.out_hw = _window_geometry("conv2d", x.shape[2:], W.shape[2:], self.stride,
+                                       self.padding)
+
+    def _blocks(self, x, W):
+        OH, OW = self.out_hw
+        per_sample = W[0].size * OH * OW * x.itemsize     # C·kh·kw · OH·OW entries
+        return _sample_blocks(x, per_sample)
+
+
+def conv2d(x, W, b=None, stride=1, padding=0):
+    """2-D convolution of x (N, C, H, W) with kernels W (D, C, kh, kw).
+
+    ``stride`` and ``padding`` (zeros) are ints or (height, width) pairs;
+    ``b`` is an optional bias of shape (D,). Returns (N, D, OH, OW) with
+    OH = (H + 2·padding - kh) // stride + 1.
+    """
+    inputs = (x, W) if b is None else (x, W, b)
+    return Conv2d.apply(*inputs, stride=stride, padding=padding)
+
+
+# ----------------------------------------------------------------------------
+# Pooling
+# ----------------------------------------------------------------------------
+
+def _pool_setup(fn, x, op):
+    """Normalize a pooling Function's arguments; return padding and output size."""
+    _check_4d(x, op)
+    fn.kernel = _pair(fn.kernel_size, "kernel_size", op)
+    fn.stride = fn.kernel if fn.stride is None else _pair(fn.stride, "stride", op)
+    fn.padding = _pair(fn.padding, "padding", op)
+    if fn.padding[0] > fn.kernel[0] // 2 or fn.padding[1] > fn.kernel[1] // 2:
+        raise ValueError(f"{op}: padding {fn.padding} must be at most half the kernel "
+                         f"{fn.kernel} (otherwise a window could hold only padding)")
+    fn.in_shape = x.shape
+    fn.out_hw = _window_geometry(op, x.shape[2:], fn.kernel, fn.stride, fn.padding)
+
+
+class MaxPool2d(Function):
+    """Max pooling over kh×kw windows (padding counts as -inf).
+
+    y[n, c, oh, ow] = max_{i,j} xpad[n, c, oh·sh + i, ow·sw + j]
+    dE/dx = gy routed to the argmax of each window (summed where windows
+    overlap); on ties the first offset in row-major order wins, as in PyTorch.
+
+    Forward keeps, per output pixel, the index i·kw + j of the winning kernel
+    offset (one small integer); backward scatters with the same offset loop.
+    """
+
+    def forward(self, x):
+        _pool_setup(self, x, "max_pool2d")
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        xpad = _pad(x, ph, pw, value=-float("inf"))
+        y = _tap(xpad, 0, 0, self.out_hw, self.stride).copy()
+        winner = self.xp.zeros(y.shape, dtype="uint8" if kh * kw < 256 else "int32")
+        for i in range(kh):
+            for j in range(kw):
+                tap = _tap(xpad, i, j, self.out_hw, self.stride)
+                better = tap > y                          # strict: first max wins ties
+                self.xp.copyto(y, tap, where=better)
+                self.xp.copyto(winner, i * kw + j, where=better)
+        self.save_for_backward(winner)
+        return y
+
+    def backward(self, gy):
+        (winner,) = self.saved
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        N, C, H, W = self.in_shape
+        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                _tap(gpad, i, j, self.out_hw, self.stride)[...] += gy * (winner == i * kw + j)
+        return gpad[:, :, ph:ph + H, pw:pw + W]
+
+
+class AvgPool2d(Function):
+    """Average pooling over kh×kw windows (zero padding counted in the mean).
+
+    y[n, c, oh, ow] = 1/(kh·kw) Σ_{i,j} xpad[n, c, oh·sh + i, ow·sw + j]
+    dE/dx = gy / (kh·kw) added to every pixel of each window.
+    """
+
+    def forward(self, x):
+        _pool_setup(self, x, "avg_pool2d")
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        xpad = _pad(x, ph, pw)
+        y = self.xp.zeros((x.shape[0], x.shape[1], *self.out_hw), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                y += _tap(xpad, i, j, self.out_hw, self.stride)
+        return y / (kh * kw)              # Python int: the dtype of y is kept
+
+    def backward(self, gy):
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        N, C, H, W = self.in_shape
+        share = gy / (kh * kw)
+        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                _tap(gpad, i, j, self.out_hw, self.stride)[...] += share
+        return gpad[:, :, ph:ph + H, pw:pw + W]
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling of x (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Average pooling of x (N, C, H, W); ``stride`` defaults to ``kernel_size``.
+    Zero padding is included in the average (PyTorch's count_include_pad=True)."""
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def global_avg_pool2d(x):
+    """Mean over each feature map: (N, C, H, W) → (N, C).
+
+    y[n, c] = 1/(H·W) Σ_{h,w} x[n, c, h, w];   dE/dx = gy / (H·W) everywhere.
+    """
+    _check_4d(x, "global_avg_pool2d")
+    return mean(x, axis=(2, 3))
+
+
+# ----------------------------------------------------------------------------
+# Spatial pyramid pooling (SPP-net)
+# ----------------------------------------------------------------------------
+
+def _bin_edges(size: int, bins: int) -> list[tuple[int, int]]:
+    """Split 0..size into ``bins`` windows [floor(i·size/bins), ceil((i+1)·size/bins)).
+
+    Every window is non-empty and inside the map, together they cover it, and
+    neighbours overlap by at most one pixel. When size < bins, pixels repeat.
+    """
+    return [((i * size) // bins, -((-(i + 1) * size) // bins)) for i in range(bins)]
+
+
+def _bin_members(size: int, bins: int, xp):
+    """A table (bins, span): row i lists the pixels of bin i, padded to the
+    longest bin's length ``span`` by repeating its last pixel (a repeated
+    pixel cannot change a maximum, and comes after the original)."""
+    edges = _bin_edges(size, bins)
+    span = max(stop - start for start, stop in edges)
+    return xp.asarray([[min(start + u, stop - 1) for u in range(span)] for start, stop in edges])
+
+
+class AdaptiveMaxPool2d(Function):
+    """Max pooling into a fixed grid of nh×nw bins, whatever the map size.
+
+    y[n, c, a, b] = max over x[n, c, rows(a), cols(b)], with the bin edges of
+    ``_bin_edges`` (the same as PyTorch's adaptive_max_pool2d).
+    dE/dx = gy routed to the argmax of each bin (the first maximum in
+    row-major order), summed where bins share their winning pixel.
+
+    All bins are gathered at once (a handful of array ops per level rather
+    than a few per bin: on a GPU each op costs a kernel launch).
+    """
+
+    def forward(self, x):
+        _check_4d(x, "adaptive_max_pool2d")
+        nh, nw = _pair(self.output_size, "output_size", "adaptive_max_pool2d")
+        if nh < 1 or nw < 1:
+            raise ValueError(f"adaptive_max_pool2d: output size must be >= 1, got {nh}x{nw}")
+        xp = self.xp
+        N, C, H, W = self.in_shape = x.shape
+        rows, cols = _bin_members(H, nh, xp), _bin_members(W, nw, xp)
+        # windows[n, c, a, b, u, v] = x[n, c, rows[a, u], cols[b, v]]
+        windows = x[:, :, rows[:, None, :, None], cols[None, :, None, :]]
+        flat = windows.reshape(N, C, nh, nw, -1)
+        best = flat.argmax(axis=-1)                 # position (u, v) inside the bin, flattened
+        # Where the winners sit in x, for the backward pass.
+        span_w = cols.shape[1]
+        self.win_rows = rows[xp.arange(nh)[:, None], best // span_w]
+        self.win_cols = cols[xp.arange(nw), best % span_w]
+        return flat.max(axis=-1)
+
+    def backward(self, gy):
+        N, C = gy.shape[:2]
+        xp = self.xp
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        batch, channel = xp.arange(N)[:, None, None, None], xp.arange(C)[None, :, None, None]
+        # A scatter-add, not `gx[...] += gy`: overlapping bins (and maps smaller
+        # than the grid) can share one winning pixel, whose gradients must add up.
+        backend.scatter_add(gx, (batch, channel, self.win_rows, self.win_cols), gy)
+        return gx
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Max pooling of x (N, C, H, W) into output_size (n or (nh, nw)) bins."""
+    return AdaptiveMaxPool2d.apply(x, output_size=output_size)
+
+
+def spp(x, levels=(4, 2, 1)):
+    """Spatial pyramid pooling (He et al., SPP-net): a fixed-length vector
+    from a feature map of any size.
+
+    For each level n the map is max-pooled into n×n bins, flattened in
+    (C, n, n) order, and the levels are concatenated in the order given:
+    (N, C, H, W) → (N, C·Σ n²). The paper's window/stride rule
+    (ceil(H/n), floor(H/n)) can leave pixels out or run out of bins on small
+    maps; here bin i covers rows floor(i·H/n) .. ceil((i+1)·H/n), which is the
+    same when n divides H and always covers the map (pixels repeat if H < n).
+    """
+    _check_4d(_raw(x), "spp")
+    if not levels or any(not isinstance(n, int) or n < 1 for n in levels):
+        raise ValueError(f"spp: levels must be positive ints, got {levels!r}")
+    N = x.shape[0]
+    pooled = [reshape(adaptive_max_pool2d(x, n), (N, -1)) for n in levels]
+    return pooled[0] if len(pooled) == 1 else concatenate(pooled, axis=1)
