@@ -270,14 +270,14 @@ def scatter_add(target, index, values) -> None:
     """``target[index] += values`` where repeated indices accumulate.
 
     Plain ``target[index] += values`` keeps only one of the repeated writes on
-    both backends; ``numpy.add.at`` and ``cupyx.scatter_add`` add them all.
-    Used by indexing's backward pass, not by hot paths.
+    both backends; the ufunc method ``add.at`` (NumPy, and CuPy ≥ 13) adds
+    them all. Used by indexing's and SPP's backward passes, not by hot paths.
     """
-    if is_cupy_array(target):
-        cupyx = importlib.import_module("cupyx")
-        cupyx.scatter_add(target, index, values)
-    else:
-        numpy.add.at(target, index, values)
+    xp = get_array_module(target)
+    if hasattr(xp.add, "at"):
+        xp.add.at(target, index, values)
+    else:   # older CuPy
+        importlib.import_module("cupyx").scatter_add(target, index, values)
 
 
 def synchronize(xp=None) -> None:
