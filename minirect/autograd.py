@@ -23,7 +23,9 @@ engine small: minirect computes first derivatives only.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import numbers
+import weakref
 
 from . import backend
 
@@ -219,9 +221,9 @@ class Tensor:
             for x, gx in zip(fn.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
-                    raise RuntimeError(f"{type(fn).__name__}.backward: gradient shape "
-                                       f"{gx.shape} != input shape {x.shape}")
+                if gx.shape != x.shape or gx.dtype != x.dtype:
+                    raise RuntimeError(f"{type(fn).__name__}.backward: gradient {gx.shape} "
+                                       f"{gx.dtype} does not match input {x.shape} {x.dtype}")
                 if x.creator is None:
                     x._accumulate(gx)
                 else:
@@ -234,8 +236,6 @@ class Tensor:
                 fn.release()
 
     def _accumulate(self, g) -> None:
-        if g.dtype != self.dtype:
-            g = g.astype(self.dtype)
         self.grad = g if self.grad is None else self.grad + g
 
     # --- operators (implemented in minirect.functional) ---------------------
@@ -412,7 +412,6 @@ class Function:
         needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(y, requires_grad=needs_grad) for y in outputs)
         if needs_grad:
-            import weakref
             fn.inputs = tuple(tensors)
             fn.outputs = tuple(weakref.ref(r) for r in results)
             fn.output_meta = tuple((y.shape, y.dtype) for y in outputs)
@@ -424,31 +423,36 @@ class Function:
 
 
 def _as_tensors(inputs, op_name):
-    """Wrap inputs as tensors; Python scalars take the float dtype of the others.
+    """Wrap inputs as tensors; scalars take the dtype and device of the others.
+
+    A Python number or a 0-d array is a "scalar": it is made an array of the
+    first float input's dtype (so ``x32 * 2.5`` stays float32) on the first
+    array input's device (so it never causes a backend mix).
 
     Mixing float32 and float64 tensors raises a TypeError: minirect never
     promotes silently (a float64 array slipping into a float32 model would
     double memory and halve speed without a word). Cast explicitly with
-    ``.astype()``. Zero-dimensional arrays count as scalars.
+    ``.astype()``.
     """
-    ref = None
-    for x in inputs:
-        if isinstance(x, Tensor) or (hasattr(x, "dtype") and getattr(x, "ndim", 0) > 0):
-            if backend.is_float(x.data if isinstance(x, Tensor) else x):
-                ref = x
-                break
-    ref_dtype = None if ref is None else (ref.data.dtype if isinstance(ref, Tensor) else ref.dtype)
-    ref_device = None if ref is None else backend.device_of(ref)
+    def is_scalar(x):
+        return isinstance(x, numbers.Number) or (hasattr(x, "ndim") and x.ndim == 0
+                                                 and not isinstance(x, Tensor))
+    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs if not is_scalar(x)]
+    float_dtypes = [a.dtype for a in arrays if backend.is_float(a)]
+    ref_dtype = float_dtypes[0] if float_dtypes else None
+    ref_device = backend.device_of(arrays[0]) if arrays else None
     tensors = []
     for x in inputs:
         if isinstance(x, Tensor):
-            t = x
-        elif isinstance(x, numbers.Number) or (hasattr(x, "ndim") and x.ndim == 0):
-            value = x if isinstance(x, numbers.Number) else x.item()
-            t = Tensor(backend.asarray(value, dtype=ref_dtype, device=ref_device))
+            tensors.append(x)
+        elif is_scalar(x):
+            if hasattr(x, "ndim") and backend.device_of(x) == ref_device:
+                value = x if ref_dtype is None else x.astype(ref_dtype)   # stays on its device
+            else:
+                value = backend.asarray(x, dtype=ref_dtype, device=ref_device)
+            tensors.append(Tensor(value))
         else:
-            t = Tensor(x)
-        tensors.append(t)
+            tensors.append(Tensor(x))
     dtypes = {t.dtype for t in tensors if backend.is_float(t.data)}
     if len(dtypes) > 1:
         names = " and ".join(sorted(str(d) for d in dtypes))
@@ -459,9 +463,27 @@ def _as_tensors(inputs, op_name):
     return tensors
 
 
+def document(wrapper, function_class):
+    """Give a functional wrapper its Function's docstring (forward and gradient math).
+
+    ``F.relu.__doc__`` then shows what ``ReLU``'s says: y = f(x) and dE/dx.
+    """
+    own = inspect.cleandoc(wrapper.__doc__ or "")
+    math = inspect.cleandoc(function_class.__doc__ or "")
+    wrapper.__doc__ = f"{own}\n\n{math}" if own else math
+    return wrapper
+
+
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
-    """Create a tensor (PyTorch's ``torch.tensor``): floats default to float32."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    """Create a tensor from a copy of ``data`` (like ``torch.tensor``).
+
+    Python floats default to float32. ``Tensor(array)`` instead wraps the
+    array without copying (what the engine itself does with its results).
+    """
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    if t.data is getattr(data, "data", data):
+        t.data = t.data.copy()
+    return t
 
 
 from . import functional as F  # noqa: E402  (operators need the functions)

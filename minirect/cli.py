@@ -54,7 +54,8 @@ def _parser():
                     help="conv widths: conv1 then one per stage (default: small)")
     tr.add_argument("--fc-width", type=int, default=128)
     tr.add_argument("--epochs", type=int, default=10)
-    tr.add_argument("--lr", type=float, default=0.01)
+    tr.add_argument("--lr", type=float, default=0.001,
+                    help="learning rate (the inputs are mean-subtracted 8-bit pixels, so keep it small)")
     tr.add_argument("--momentum", type=float, default=0.9)
     tr.add_argument("--weight-decay", type=float, default=5e-4)
     tr.add_argument("--batch-size", type=int, default=64)

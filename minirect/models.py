@@ -52,7 +52,7 @@ Eq. 15 form with a = 0.25) or "xavier" (the paper's n Var[w] = 1), with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from . import init as init_
 from . import nn
@@ -79,7 +79,6 @@ class NetSpec:
     mode: str = "fan_out"                         # fan_out (Eq. 14) | fan_in (Eq. 10)
     fc_init: str = "fan_in"                       # fan_in | same | paper
     min_map: int = 4                              # skip a stage pool that would go below this
-    extra: dict = field(default_factory=dict)
 
     @property
     def depth(self) -> int:
@@ -176,6 +175,9 @@ def initialize(model, spec: NetSpec) -> None:
 # ----------------------------------------------------------------------------
 
 def _scaled(stages_counts, widths):
+    if len(widths) != len(stages_counts):
+        raise ValueError(f"widths: expected {len(stages_counts) + 1} values (conv1 and one per "
+                         f"stage), got {len(widths) + 1}")
     return tuple(zip(stages_counts, widths))
 
 
@@ -219,6 +221,3 @@ def build(name: str, **kw) -> PlainNet:
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}") from None
 
-
-def with_changes(spec: NetSpec, **changes) -> NetSpec:
-    return replace(spec, **changes)

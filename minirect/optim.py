@@ -214,6 +214,11 @@ class ReduceLROnPlateau(_Schedule):
     def factor(self):
         return self.scale
 
+    def _apply(self) -> None:
+        super()._apply()
+        for group in self.optimizer.param_groups:
+            group["lr"] = max(group["lr"], self.min_lr)
+
     def step(self, metric):
         self.epoch += 1
         if metric < self.best - self.threshold:
@@ -224,5 +229,3 @@ class ReduceLROnPlateau(_Schedule):
             self.scale *= self.factor_
             self.bad_epochs = 0
             self._apply()
-            for group in self.optimizer.param_groups:
-                group["lr"] = max(group["lr"], self.min_lr)

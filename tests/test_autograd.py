@@ -250,3 +250,40 @@ def test_import_without_cupy_is_lazy():
     code = ("import sys; import minirect; "
             "assert 'cupy' not in sys.modules, 'cupy imported eagerly'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_list_inside_tuple_index_accumulates(xp):
+    a = mr.tensor(xp.zeros((3, 2), dtype=xp.float32), requires_grad=True)
+    a[[0, 0], :].sum().backward()
+    assert a.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+
+
+def test_tensor_and_parameter_copy_their_input():
+    arr = np.ones(3, dtype=np.float32)
+    t = mr.tensor(arr)
+    p = mr.nn.Parameter(arr)
+    t.data += 1
+    p.data -= 1
+    assert arr.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_forward_and_backward_leave_inputs_unchanged(xp):
+    for name, (fn, sa, sb) in BINARY.items():
+        a = mr.tensor(xp.asarray(RNG.uniform(0.5, 2, sa)), requires_grad=True)
+        b = mr.tensor(xp.asarray(RNG.uniform(0.5, 2, sb)), requires_grad=True)
+        before = a.numpy().copy(), b.numpy().copy()
+        fn(a, b).sum().backward()
+        assert np.array_equal(a.numpy(), before[0]) and np.array_equal(b.numpy(), before[1]), name
+
+
+def test_backward_checks_gradient_dtype():
+    class Leaky64(mr.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return (gy * 2).astype("float64")      # a float64 leak in a float32 graph
+
+    x = mr.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError, match="does not match input"):
+        Leaky64.apply(x).sum().backward()

@@ -91,6 +91,11 @@ def test_cross_entropy_is_stable_for_huge_logits(xp):
     assert np.isfinite(loss.item()) and loss.dtype == np.float32
 
 
+def test_cross_entropy_rejects_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got values from -1 to 2"):
+        F.softmax_cross_entropy(t(np, np.ones((2, 3))), mr.tensor(np.array([-1, 2])))
+
+
 def test_cross_entropy_shape_error(xp):
     with pytest.raises(ValueError, match=r"expected logits \(N, K\) and labels \(N,\)"):
         F.softmax_cross_entropy(t(xp, np.ones((4, 3))), mr.tensor(xp.asarray([0, 1])))

@@ -127,3 +127,16 @@ def test_reduce_on_plateau_divides_by_ten():
     sched2 = optim.ReduceLROnPlateau(opt2, patience=1)
     sched2.load_state_dict(state)
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_plateau_min_lr_survives_resume():
+    w = param([1.0])
+    opt = optim.SGD([w], lr=0.5)
+    sched = optim.ReduceLROnPlateau(opt, patience=0, min_lr=0.05)
+    for err in [0.5, 0.5, 0.5, 0.5]:
+        sched.step(err)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    opt2 = optim.SGD([w], lr=0.5)
+    sched2 = optim.ReduceLROnPlateau(opt2, patience=0, min_lr=0.05)
+    sched2.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.05)

@@ -9,7 +9,7 @@ Derivations: docs/derivations/activations.md.
 
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd import Function, document
 
 
 class ReLU(Function):
@@ -78,3 +78,7 @@ def leaky_relu(x, negative_slope: float = 0.01):
 def prelu(x, a):
     """PReLU with coefficients ``a`` of shape (C,) (channel-wise) or (1,) (shared)."""
     return PReLU.apply(x, a)
+
+
+for _wrapper, _function in [(relu, ReLU), (leaky_relu, LeakyReLU), (prelu, PReLU)]:
+    document(_wrapper, _function)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, document
 
 
 # ----------------------------------------------------------------------------
@@ -290,7 +290,7 @@ class Max(Function):
         mask = (x == y)
         count = mask.sum(axis=self.axes, keepdims=True)
         g = _expand_reduced(gy, x.shape, self.axes)
-        return (mask * (g / count)).astype(x.dtype)
+        return mask * (g / count.astype(g.dtype))
 
 
 # ----------------------------------------------------------------------------
@@ -518,12 +518,14 @@ def sum_to(x, shape):
 
 
 def getitem(x, index):
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    elif isinstance(index, list):
-        index = backend.get_array_module(_data(x)).asarray(index)
+    """y = x[index]; dE/dx = zeros with gy added at index (repeats accumulate)."""
+    xp = backend.get_array_module(_data(x))
+
+    def as_array(i):     # Tensors and lists become index arrays on x's backend
+        if isinstance(i, Tensor):
+            return i.data
+        return xp.asarray(i) if isinstance(i, list) else i
+    index = tuple(as_array(i) for i in index) if isinstance(index, tuple) else as_array(index)
     return GetItem.apply(x, index=index)
 
 
@@ -541,3 +543,12 @@ def matmul(a, b):
 
 def _data(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+for _wrapper, _function in [
+        (add, Add), (sub, Sub), (mul, Mul), (div, Div), (pow, Pow), (neg, Neg), (exp, Exp),
+        (log, Log), (sqrt, Sqrt), (tanh, Tanh), (sigmoid, Sigmoid), (astype, AsType), (sum, Sum),
+        (mean, Mean), (max, Max), (reshape, Reshape), (transpose, Transpose),
+        (broadcast_to, BroadcastTo), (sum_to, SumTo), (getitem, GetItem),
+        (concatenate, Concatenate), (stack, Stack), (matmul, MatMul)]:
+    document(_wrapper, _function)

@@ -50,7 +50,7 @@ Derivations: docs/derivations/conv.md.
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, document
 from .basic import concatenate, mean, reshape
 
 # Bytes of column matrix built at once. CPU: a few MB, so that a block stays
@@ -460,6 +460,9 @@ def spp(x, levels=(4, 2, 1)):
     (ceil(H/n), floor(H/n)) can leave pixels out or run out of bins on small
     maps; here bin i covers rows floor(i·H/n) .. ceil((i+1)·H/n), which is the
     same when n divides H and always covers the map (pixels repeat if H < n).
+
+        y = concat_n flatten(adaptive_max_pool(x, n))
+        dE/dx = Σ_n (the gradient of each bin routed to its maximal pixel)
     """
     _check_4d(_raw(x), "spp")
     if not levels or any(not isinstance(n, int) or n < 1 for n in levels):
@@ -467,3 +470,8 @@ def spp(x, levels=(4, 2, 1)):
     N = x.shape[0]
     pooled = [reshape(adaptive_max_pool2d(x, n), (N, -1)) for n in levels]
     return pooled[0] if len(pooled) == 1 else concatenate(pooled, axis=1)
+
+
+for _wrapper, _function in [(conv2d, Conv2d), (max_pool2d, MaxPool2d), (avg_pool2d, AvgPool2d),
+                            (adaptive_max_pool2d, AdaptiveMaxPool2d)]:
+    document(_wrapper, _function)

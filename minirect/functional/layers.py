@@ -6,7 +6,7 @@ Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, document
 
 
 class Linear(Function):
@@ -42,7 +42,7 @@ class Dropout(Function):
     def forward(self, x):
         keep = 1.0 - self.p
         mask = backend.random_uniform(x.shape, like=x) < keep
-        scale = (mask / x.dtype.type(keep)).astype(x.dtype)
+        scale = mask.astype(x.dtype) * x.dtype.type(1.0 / keep)
         self.save_for_backward(scale)
         return x * scale
 
@@ -81,6 +81,10 @@ class SoftmaxCrossEntropy(Function):
             raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), "
                              f"got {x.shape} and {t.shape}")
         xp = self.xp
+        if not backend.is_cupy_array(t) and t.size and (t.min() < 0 or t.max() >= x.shape[1]):
+            # (not checked on the GPU: reading min/max would stall every step)
+            raise ValueError(f"softmax_cross_entropy: labels must be in [0, {x.shape[1]}), got "
+                             f"values from {t.min()} to {t.max()}")
         shifted = x - x.max(axis=1, keepdims=True)
         log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         log_p = shifted - log_z
@@ -132,3 +136,8 @@ def accuracy(logits, labels) -> float:
 def error_rate(logits, labels) -> float:
     """1 - accuracy: the paper reports top-1 error."""
     return 1.0 - accuracy(logits, labels)
+
+
+for _wrapper, _function in [(linear, Linear), (dropout, Dropout), (log_softmax, LogSoftmax),
+                            (softmax_cross_entropy, SoftmaxCrossEntropy)]:
+    document(_wrapper, _function)

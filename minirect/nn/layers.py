@@ -70,11 +70,15 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """y = max(0, x), see ``functional.relu``."""
+
     def forward(self, x):
         return F.relu(x)
 
 
 class LeakyReLU(Module):
+    """y = x if x > 0 else negative_slope · x, see ``functional.leaky_relu``."""
+
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = negative_slope
@@ -107,25 +111,35 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}, init={self.init}"
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """Settings shared by the pooling layers (stride defaults to the kernel size)."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}" + \
             (f", padding={self.padding}" if self.padding else "")
 
 
-class AvgPool2d(MaxPool2d):
+class MaxPool2d(_Pool2d):
+    """Max over each window, see ``functional.max_pool2d``."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each window, see ``functional.avg_pool2d``."""
+
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class GlobalAvgPool2d(Module):
+    """(N, C, H, W) -> (N, C): the mean of each feature map."""
+
     def forward(self, x):
         return F.global_avg_pool2d(x)
 

@@ -21,6 +21,8 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data, requires_grad=requires_grad)
+        if self.data is getattr(data, "data", data):
+            self.data = self.data.copy()   # the optimizer updates in place: never the caller's array
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
