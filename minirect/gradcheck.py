@@ -58,7 +58,8 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     analytic = [t.grad if t.grad is not None else t.xp.zeros_like(t.data) for t in checked]
 
     for which, (t, ga) in enumerate(zip(checked, analytic)):
-        t.data = t.xp.ascontiguousarray(t.data)   # so that reshape(-1) is a view
+        if not t.data.flags.c_contiguous:
+            t.data = t.data.copy()           # C order, so that reshape(-1) is a view
         numeric = t.xp.zeros_like(t.data)
         flat = t.data.reshape(-1)        # a view: edits change t.data
         num_flat = numeric.reshape(-1)

@@ -287,3 +287,9 @@ def test_backward_checks_gradient_dtype():
     x = mr.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
     with pytest.raises(RuntimeError, match="does not match input"):
         Leaky64.apply(x).sum().backward()
+
+
+def test_gradcheck_handles_scalars_and_non_contiguous_inputs(xp):
+    s = mr.tensor(xp.asarray(0.3, dtype=xp.float64), requires_grad=True)
+    a = mr.tensor(xp.asarray(RNG.uniform(-1, 1, (4, 3))).T, requires_grad=True)   # a transposed view
+    assert mr.gradcheck(lambda s, a: (a * s).tanh(), s, a)
