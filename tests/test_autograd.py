@@ -291,5 +291,5 @@ def test_backward_checks_gradient_dtype():
 
 def test_gradcheck_handles_scalars_and_non_contiguous_inputs(xp):
     s = mr.tensor(xp.asarray(0.3, dtype=xp.float64), requires_grad=True)
-    a = mr.tensor(xp.asarray(RNG.uniform(-1, 1, (4, 3))).T, requires_grad=True)   # a transposed view
+    a = mr.Tensor(xp.asarray(RNG.uniform(-1, 1, (4, 3))).T, requires_grad=True)   # a transposed view
     assert mr.gradcheck(lambda s, a: (a * s).tanh(), s, a)
