@@ -8,8 +8,8 @@ ReLU, 2×2 max pooling between stages, fc 256-256-classes):
 * ``cifar`` batch 128, 3×32×32: the 22-layer layout at 32/16/8
 
 Each framework runs in its own subprocess so that peak memory (the growth of
-the process's max RSS during the steps, beyond the model and the batch) is
-measured separately. Prints median time per step, images/s, peak memory and
+the process's max RSS from just before the first step, i.e. beyond the model
+and the batch) is measured separately. Prints median time per step, images/s, peak memory and
 the ratios minirect / PyTorch.
 
     python benchmarks/bench_step.py                 # all nets, CPU
@@ -112,9 +112,9 @@ def run_torch(net, device, steps, warmup):
 
 
 def _time(step, steps, warmup, device, torch_cuda=False):
+    base = peak_rss_mb()          # model and batch exist; the steps' own memory comes on top
     for _ in range(warmup):
         step()
-    base = peak_rss_mb()
     gpu_peak = None
     if device == "cuda" and torch_cuda:
         import torch
