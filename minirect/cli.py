@@ -86,14 +86,13 @@ def cmd_reproduce(args) -> int:
 
 def cmd_train(args) -> int:
     from . import backend, data, models, optim
-    from .experiments.convergence import input_transform
     from .train import fit
     dataset = args.dataset or "digits"
     out = args.out or os.path.join("runs", f"train-{args.model}-{dataset}-{args.init}")
     train_set = data.load_dataset(dataset, "train", root=args.data_root, download=args.download)
     val_set = data.load_dataset(dataset, "test", root=args.data_root, download=args.download)
     backend.seed(args.seed)
-    transform = input_transform(train_set.images, train_set.pixel_max)
+    transform = data.paper_input_transform(train_set.images, train_set.pixel_max)
     train = data.DataLoader(train_set.images, train_set.labels, args.batch_size, shuffle=True,
                             seed=args.seed, device=args.device, transform=transform)
     val = data.DataLoader(val_set.images, val_set.labels, 500, device=args.device,

@@ -993,15 +993,6 @@ unit variance (the paper fed the raw mean-subtracted pixels, of std about 60,
 and made up for it with small fixed-std fc layers).
 '''),
         code(r'''
-def unit_variance_input(images, pixel_max):
-    """Per-pixel mean subtraction (as in the paper), then one global scale to unit variance."""
-    scale = 1.0 / pixel_max
-    mean = data.per_pixel_mean(images, scale)
-    sample = images[:10_000].astype(np.float32) * scale - mean
-    std = float(np.sqrt((sample ** 2).mean()))
-    return data.Compose([data.ToFloat(scale / std), data.SubtractMean(mean / std)])
-
-
 def load(train):
     if os.environ.get("MINIRECT_DATA"):
         try:
@@ -1025,7 +1016,7 @@ print(train_set, "\n", val_set, "\nconfig:", config)
 
 train_x, train_y = train_set.images[:config["train_limit"]], train_set.labels[:config["train_limit"]]
 val_x, val_y = val_set.images[:config["val_limit"]], val_set.labels[:config["val_limit"]]
-transform = unit_variance_input(train_x, train_set.pixel_max)
+transform = data.paper_input_transform(train_x, train_set.pixel_max, input_scale="unit")
 input_size = train_x.shape[-1]
 
 
@@ -1383,17 +1374,8 @@ def initialized(activation, rule, first_rule=None, draw=0):
     return net
 
 
-def unit_variance_input(images, pixel_max):
-    """Per-pixel mean subtraction (as in the paper), then one global scale to unit variance."""
-    scale = 1.0 / pixel_max
-    mean = data.per_pixel_mean(images, scale)
-    sample = images[:10_000].astype(np.float32) * scale - mean
-    std = float(np.sqrt((sample ** 2).mean()))
-    return data.Compose([data.ToFloat(scale / std), data.SubtractMean(mean / std)])
-
-
 digits = data.Digits(train=True)
-normalize = unit_variance_input(digits.images, digits.pixel_max)
+normalize = data.paper_input_transform(digits.images, digits.pixel_max, input_scale="unit")
 x, _ = next(iter(data.DataLoader(digits, batch_size=BATCH, transform=normalize)))
 r = minirect.tensor(rng.standard_normal((BATCH, WIDTHS[-1], 8, 8)), dtype="float32", device=DEVICE)
 input_std = float(np.sqrt((to_numpy(x.data) ** 2).mean()))

@@ -16,5 +16,5 @@ from .download import DatasetError, data_root, download_file  # noqa: F401
 from .loader import DataLoader  # noqa: F401
 from .transforms import (  # noqa: F401
     Compose, Normalize, RandomCrop, RandomHorizontalFlip, SubtractMean, ToFloat,
-    per_channel_mean_std, per_pixel_mean,
+    per_channel_mean_std, per_pixel_mean, paper_input_transform,
 )

@@ -95,31 +95,6 @@ def build_model(config: Config, init: str, num_classes: int, in_channels: int, i
     return models.PlainNet(spec)
 
 
-def input_transform(train_images, pixel_max, input_scale: str = "pixel"):
-    """The input preprocessing: per-pixel mean subtraction, as in the paper.
-
-    ``input_scale="pixel"`` (default, the paper's): pixels are put on the 8-bit
-    scale 0..255 (the 0..16 digits are multiplied by 255/16) and the training
-    set's mean image is subtracted — no division by the std, so the input std
-    is about 60–80, like the paper's mean-subtracted ImageNet pixels.
-    ``input_scale="unit"``: the centred pixels are also divided by their std.
-
-    Why it matters (docs/reproduction.md): in a ReLU net with zero biases the
-    logits at initialization scale with the input, and whether Xavier's tiny
-    gradients beat weight decay depends on that scale.
-    """
-    scale = 255.0 / pixel_max
-    mean = data.per_pixel_mean(train_images, scale)
-    if input_scale == "unit":
-        std = float(((train_images * scale - mean) ** 2).mean()) ** 0.5
-    elif input_scale == "pixel":
-        std = 1.0
-    else:
-        raise ValueError(f"input_scale must be 'pixel' or 'unit', got {input_scale!r}")
-    # (x·scale − mean) / std, as two cheap elementwise ops on the device
-    return data.Compose([data.ToFloat(scale / std), data.SubtractMean(mean / std)])
-
-
 def load_data(config: Config):
     """Train and validation loaders, normalized with the training set's statistics."""
     train_set = data.load_dataset(config.dataset, "train")
@@ -127,7 +102,7 @@ def load_data(config: Config):
     train_x, train_y = train_set.images, train_set.labels
     if config.train_limit:
         train_x, train_y = train_x[:config.train_limit], train_y[:config.train_limit]
-    transform = input_transform(train_x, train_set.pixel_max, config.input_scale)
+    transform = data.paper_input_transform(train_x, train_set.pixel_max, config.input_scale)
     train = data.DataLoader(train_x, train_y, config.batch_size, shuffle=True, seed=0,
                             device=config.device, transform=transform)
     val = data.DataLoader(val_set.images, val_set.labels, 500, device=config.device,
