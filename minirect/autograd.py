@@ -186,9 +186,11 @@ class Tensor:
             grad = self.xp.ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
-            grad = backend.asarray(grad, dtype=self.dtype, device=self.device)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {grad.shape}, output has {self.shape}")
+            backend.get_array_module(self.data, grad, op="backward")   # same backend, or TypeError
+            grad = backend.asarray(grad)
+            if grad.shape != self.shape or grad.dtype != self.dtype:
+                raise ValueError(f"backward(): grad is {grad.shape} {grad.dtype}, the output is "
+                                 f"{self.shape} {self.dtype}")
         if self.creator is None:
             if self.requires_grad:
                 self._accumulate(grad)

@@ -55,12 +55,12 @@ class PReLU(Function):
             raise ValueError(f"prelu: a must have shape (1,) or (C,) = ({x.shape[1]},), "
                              f"got {a.shape}")
         a_b = a.reshape((1, -1) + (1,) * (x.ndim - 2))    # broadcast over N and space
-        negative = self.xp.minimum(x, 0)
-        self.save_for_backward(x, a_b, negative)
-        return self.xp.maximum(x, 0) + a_b * negative
+        self.save_for_backward(x, a_b)
+        return self.xp.maximum(x, 0) + a_b * self.xp.minimum(x, 0)
 
     def backward(self, gy):
-        x, a_b, negative = self.saved
+        x, a_b = self.saved
+        negative = self.xp.minimum(x, 0)                   # recomputed: cheaper than storing it
         gx = self.xp.where(x > 0, gy, gy * a_b)
         per_channel = (gy * negative).sum(axis=(0,) + tuple(range(2, x.ndim)))
         ga = per_channel if a_b.size > 1 else per_channel.sum(keepdims=True)
