@@ -110,7 +110,8 @@ def load_data(config: Config):
     return train, val, len(train_set.classes), train_x.shape[1], train_x.shape[2]
 
 
-def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progress=False):
+def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progress=False,
+            on_epoch_end=None):
     """Train one (init, seed) pair; returns its history and layer statistics."""
     train, val, classes, channels, size = loaders
     backend.seed(seed)
@@ -124,7 +125,7 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
     start = time.perf_counter()
     history = fit(model, train, opt, config.epochs, val_loader=val, out_dir=out_dir,
-                  progress=progress)
+                  progress=progress, on_epoch_end=on_epoch_end)
     seconds = time.perf_counter() - start
     stats_end = diagnostics.layer_statistics(model, x, y, config.weight_decay)
     return {"init": init, "seed": seed, "history": history.epochs, "seconds": seconds,
@@ -172,9 +173,16 @@ def _report(run, progress):
               f"({run['seconds']:.0f}s)", flush=True)
 
 
-def _job(config, init, seed):
-    """One run in a worker process (loads its own data: nothing big crosses processes)."""
-    return run_one(config, init, seed, load_data(config))
+def _job(config, init, seed, messages=None):
+    """One run in a worker process (loads its own data: nothing big crosses processes).
+
+    After each epoch it sends (init, seed, epoch, val_error) to ``messages``,
+    a queue the parent reads to drive one progress bar for all runs.
+    """
+    def report(epoch, row):
+        if messages is not None:
+            messages.put((init, seed, epoch, row.get("val_error")))
+    return run_one(config, init, seed, load_data(config), on_epoch_end=report)
 
 
 def _run_in_processes(config, jobs, workers, progress):
@@ -186,12 +194,12 @@ def _run_in_processes(config, jobs, workers, progress):
     os.environ.update(one_thread)          # inherited by the spawned workers only
     try:
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_job, config, init, seed) for init, seed in jobs]
-            runs = []
-            for future in futures:
-                runs.append(future.result())
-                _report(runs[-1], progress)
+        with context.Manager() as manager, \
+                concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            messages = manager.Queue()
+            futures = [pool.submit(_job, config, init, seed, messages) for init, seed in jobs]
+            _follow(futures, messages, len(jobs) * config.epochs, progress)
+            runs = [future.result() for future in futures]
     finally:
         for k, v in saved.items():
             if v is None:
@@ -199,6 +207,30 @@ def _run_in_processes(config, jobs, workers, progress):
             else:
                 os.environ[k] = v
     return runs
+
+
+def _follow(futures, messages, total_epochs, progress):
+    """One tqdm bar over the epochs of all runs, fed by the workers' messages."""
+    import queue
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total_epochs, desc="epochs (all runs)", disable=not progress,
+               dynamic_ncols=True)
+    while True:
+        try:
+            init, seed, epoch, error = messages.get(timeout=0.5)
+        except queue.Empty:
+            if all(f.done() for f in futures):
+                break
+            continue
+        bar.update(1)
+        bar.set_postfix_str(f"{init} seed {seed} epoch {epoch}: val error {error:.3f}")
+    bar.close()
+    if progress:
+        for future in futures:
+            if future.exception() is None:
+                _report(future.result(), progress)
 
 
 # ----------------------------------------------------------------------------
