@@ -31,7 +31,7 @@ docs/reproduction.md:
 * 2×2 convs (model 14) alternate padding 1 and 0, so the map size is kept
   every two layers instead of shrinking by one per layer;
 * widths are parameters (``widths`` and ``fc_width``), the paper's are the
-  defaults of the ``paper_*`` constants.
+  defaults of the ``model_*`` builders.
 
 The 30-layer model: the paper adds "up to sixteen conv layers with 256 2×2
 filters" to the 14-layer model without saying where. We instead deepen model

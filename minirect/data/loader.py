@@ -31,14 +31,22 @@ class DataLoader:
 
     Parameters
     ----------
-    data : a dataset (with ``.images``/``.labels``) or an image array (N, C, H, W)
-    labels : the labels, when ``data`` is an array
-    batch_size : images per batch (the last one may be smaller, see ``drop_last``)
-    shuffle : visit the samples in a new random order every epoch
-    seed : seed of the shuffle; None draws one from ``minirect.seed``'s generator
-    drop_last : skip the last, incomplete batch
-    device : 'cpu' or 'cuda'; None means minirect's default device
-    transform : callable applied to each image batch on the device; None means
+    data
+        A dataset (with ``.images``/``.labels``) or an image array (N, C, H, W).
+    labels
+        The labels, when ``data`` is an array.
+    batch_size
+        Images per batch (the last one may be smaller, see ``drop_last``).
+    shuffle
+        Visit the samples in a new random order every epoch.
+    seed
+        Seed of the shuffle; None draws one from ``minirect.seed``'s generator.
+    drop_last
+        Skip the last, incomplete batch.
+    device
+        'cpu' or 'cuda'; None means minirect's default device.
+    transform
+        Callable applied to each image batch on the device; None means
         ``ToFloat(1 / pixel_max)``, which scales pixels to [0, 1] (``pixel_max``
         is the dataset's, 255 for a uint8 array, and 1 for other arrays, which
         are then only cast). The result of any transform is cast to float32.
