@@ -285,16 +285,16 @@ class Tensor:
 
     # comparisons give plain boolean tensors (no gradient)
     def __gt__(self, other):
-        return Tensor(self.data > _raw(other))
+        return Tensor(self.data > backend.unwrap(other))
 
     def __lt__(self, other):
-        return Tensor(self.data < _raw(other))
+        return Tensor(self.data < backend.unwrap(other))
 
     def __ge__(self, other):
-        return Tensor(self.data >= _raw(other))
+        return Tensor(self.data >= backend.unwrap(other))
 
     def __le__(self, other):
-        return Tensor(self.data <= _raw(other))
+        return Tensor(self.data <= backend.unwrap(other))
 
     def sum(self, axis=None, keepdims=False):
         return F.sum(self, axis, keepdims)
@@ -347,10 +347,6 @@ class Tensor:
         return F.sum_to(self, shape)
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
-
-
 def _topological_order(last_fn):
     """Functions ordered so that each comes before the ones that feed it."""
     order, visited = [], set()
@@ -377,7 +373,8 @@ class Function:
     ``Op.apply(*inputs, **params)`` converts inputs to tensors, checks that they
     live on one backend and share one float dtype, runs ``forward`` on raw
     arrays, and (when gradients are needed) records itself as the creator of
-    its outputs.
+    its outputs. The keyword ``params`` become attributes of the instance
+    (``Sum.apply(x, axis=1)`` gives ``self.axis`` inside forward/backward).
     """
 
     def __init__(self, **params):

@@ -78,7 +78,7 @@ def _require_cuda():
 # Array-module lookup
 # ----------------------------------------------------------------------------
 
-def _raw(a):
+def unwrap(a):
     """The backend array behind a Tensor (or the object itself)."""
     return getattr(a, "data", a) if hasattr(a, "_is_minirect_tensor") else a
 
@@ -97,7 +97,7 @@ def get_array_module(*arrays, op: str = "operation"):
     """
     found = None
     for a in arrays:
-        a = _raw(a)
+        a = unwrap(a)
         if a is None or isinstance(a, (int, float, bool)):
             continue
         kind = "cupy" if is_cupy_array(a) else "numpy"
@@ -116,7 +116,7 @@ def get_array_module(*arrays, op: str = "operation"):
 
 def device_of(array) -> str:
     """'cuda' for a CuPy array, 'cpu' otherwise."""
-    return "cuda" if is_cupy_array(_raw(array)) else "cpu"
+    return "cuda" if is_cupy_array(unwrap(array)) else "cpu"
 
 
 # ----------------------------------------------------------------------------

@@ -102,8 +102,8 @@ class PlainNet(nn.Sequential):
     def __init__(self, spec: NetSpec):
         layers, size = self._build(spec)
         super().__init__(*layers)
-        object.__setattr__(self, "spec", spec)
-        object.__setattr__(self, "final_map_size", size)
+        self.spec = spec
+        self.final_map_size = size
         initialize(self, spec)
 
     @staticmethod

@@ -519,7 +519,7 @@ def sum_to(x, shape):
 
 def getitem(x, index):
     """y = x[index]; dE/dx = zeros with gy added at index (repeats accumulate)."""
-    xp = backend.get_array_module(_data(x))
+    xp = backend.get_array_module(x)
 
     def as_array(i):     # Tensors and lists become index arrays on x's backend
         if isinstance(i, Tensor):
@@ -539,10 +539,6 @@ def stack(xs, axis=0):
 
 def matmul(a, b):
     return MatMul.apply(a, b)
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 for _wrapper, _function in [

@@ -50,7 +50,7 @@ Derivations: docs/derivations/conv.md.
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, Tensor, document
+from ..autograd import Function, document
 from .basic import concatenate, mean, reshape
 
 # Bytes of column matrix built at once. CPU: a few MB, so that a block stays
@@ -117,10 +117,6 @@ def _tap(xpad, i: int, j: int, out_hw, stride):
     return xpad[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw]
 
 
-def _raw(a):
-    return a.data if isinstance(a, Tensor) else a
-
-
 # ----------------------------------------------------------------------------
 # im2col and col2im
 # ----------------------------------------------------------------------------
@@ -133,7 +129,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
     Works on raw NumPy/CuPy arrays (a Tensor is unwrapped; no gradient is
     recorded: ``conv2d`` is the differentiable op).
     """
-    x = _raw(x)
+    x = backend.unwrap(x)
     _check_4d(x, "im2col")
     kernel = _pair(kernel_size, "kernel_size", "im2col")
     stride = _pair(stride, "stride", "im2col")
@@ -159,7 +155,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     windows) receives the sum of its entries, which is exactly the gradient
     of im2col. Same offset loop as im2col, with ``+=``.
     """
-    cols = _raw(cols)
+    cols = backend.unwrap(cols)
     kernel = _pair(kernel_size, "kernel_size", "col2im")
     stride = _pair(stride, "stride", "col2im")
     padding = _pair(padding, "padding", "col2im")
@@ -464,7 +460,7 @@ def spp(x, levels=(4, 2, 1)):
         y = concat_n flatten(adaptive_max_pool(x, n))
         dE/dx = Σ_n (the gradient of each bin routed to its maximal pixel)
     """
-    _check_4d(_raw(x), "spp")
+    _check_4d(backend.unwrap(x), "spp")
     if not levels or any(not isinstance(n, int) or n < 1 for n in levels):
         raise ValueError(f"spp: levels must be positive ints, got {levels!r}")
     N = x.shape[0]
