@@ -107,11 +107,21 @@ CONV_CASES = [  # x shape, W shape, stride, padding
     ((1, 2, 9, 8), (2, 2, 7, 7), 1, 3),
     ((1, 2, 9, 9), (2, 2, 7, 7), 2, 2),
     ((2, 2, 5, 7), (3, 2, 2, 3), (2, 1), (1, 0)),  # non-square kernel, stride, padding
+    ((2, 3, 5, 7), (2, 3, 3, 2), 1, (0, 1)),       # stride 1: non-square kernel and padding
+    ((2, 2, 4, 4), (3, 2, 1, 1), 1, 0),            # 1x1 kernel
+    ((1, 2, 4, 5), (2, 2, 2, 2), 1, 2),            # padding >= kernel: im2col path only
 ]
 
 
+@pytest.fixture(params=["shifted", "im2col"])
+def conv_path(request, monkeypatch):
+    """Run a test through both implementations of stride-1 convolutions."""
+    monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", request.param == "shifted")
+    return request.param
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv2d_forward_matches_loops(xp, x_shape, w_shape, stride, padding):
+def test_conv2d_forward_matches_loops(xp, conv_path, x_shape, w_shape, stride, padding):
     x, w, b = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape), RNG.standard_normal(w_shape[0])
     y = F.conv2d(t(xp, x), t(xp, w), t(xp, b), stride=stride, padding=padding)
     np.testing.assert_allclose(y.numpy(), conv2d_ref(x, w, b, stride, padding), atol=1e-12)
@@ -119,7 +129,7 @@ def test_conv2d_forward_matches_loops(xp, x_shape, w_shape, stride, padding):
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv2d_gradcheck(xp, x_shape, w_shape, stride, padding, bias):
+def test_conv2d_gradcheck(xp, conv_path, x_shape, w_shape, stride, padding, bias):
     x, w = t(xp, RNG.standard_normal(x_shape)), t(xp, RNG.standard_normal(w_shape))
     if bias:
         b = t(xp, RNG.standard_normal(w_shape[0]))
@@ -135,21 +145,39 @@ def test_conv2d_skips_the_input_gradient_nobody_needs(xp):
     assert x.grad is None and w.grad.shape == (4, 3, 3, 3)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("block_bytes", [1, 10**9])
-def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes):
+def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, stride):
     """The batch is processed in blocks of samples; the block size changes speed only."""
     x_np, w_np = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
-    gy = RNG.standard_normal((5, 4, 3, 3))
+    gy = RNG.standard_normal((5, 4, 6 // stride, 6 // stride))
     results = []
     for budget in (block_bytes, 300):        # 300 bytes: blocks of one sample
         monkeypatch.setattr(conv_module, "CPU_BLOCK_BYTES", budget)
         monkeypatch.setattr(conv_module, "GPU_BLOCK_BYTES", budget)
         x, w, b = t(xp, x_np), t(xp, w_np), t(xp, np.ones(4))
-        y = F.conv2d(x, w, b, stride=2, padding=1)
+        y = F.conv2d(x, w, b, stride=stride, padding=1)
         y.backward(t(xp, gy, grad=False))
         results.append([y.numpy(), x.grad, w.grad, b.grad])
     for a, c in zip(*results):
         np.testing.assert_allclose(mr.backend.to_numpy(a), mr.backend.to_numpy(c), atol=1e-12)
+
+
+def test_shifted_and_im2col_paths_agree_in_float32(xp, monkeypatch):
+    """The fast path computes the same sums as the plain one: equal up to
+    float32 rounding (the order of the additions differs)."""
+    x_np, w_np = RNG.standard_normal((3, 8, 9, 7)), RNG.standard_normal((5, 8, 3, 3))
+    b_np, gy = RNG.standard_normal(5), RNG.standard_normal((3, 5, 9, 7))
+    results = {}
+    for shifted in (True, False):
+        monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", shifted)
+        x, w, b = (t(xp, v, dtype=xp.float32) for v in (x_np, w_np, b_np))
+        y = F.conv2d(x, w, b, padding=1)
+        y.backward(t(xp, gy, grad=False, dtype=xp.float32))
+        results[shifted] = [mr.backend.to_numpy(a) for a in (y.data, x.grad, w.grad, b.grad)]
+    for fast, plain in zip(results[True], results[False]):
+        assert fast.dtype == plain.dtype == np.float32
+        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-4)
 
 
 def test_conv2d_backward_is_deterministic(xp):
