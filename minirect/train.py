@@ -83,16 +83,16 @@ def evaluate(model, loader, loss_fn=softmax_cross_entropy) -> tuple[float, float
     """Mean loss and top-1 error of ``model`` over ``loader``, in eval mode."""
     was_training = model.training
     model.eval()
-    total_loss, wrong, count = 0.0, 0, 0
+    total_loss, wrong, count = 0.0, 0, 0       # sums stay on the device: one read at the end
     with no_grad():
         for x, y in loader:
             logits = model(x)
             n = len(y)
-            total_loss += float(loss_fn(logits, y)) * n
-            wrong += int((logits.data.argmax(axis=1) != y.data).sum())
+            total_loss = total_loss + loss_fn(logits, y).data * n
+            wrong = wrong + (logits.data.argmax(axis=1) != y.data).sum()
             count += n
     model.train(was_training)
-    return total_loss / count, wrong / count
+    return float(total_loss) / count, int(wrong) / count
 
 
 # ----------------------------------------------------------------------------
@@ -156,40 +156,61 @@ def _progress(loader, desc, enabled):
     return bar, bar
 
 
+# Training reads the loss and the batch error back to the host only every
+# READ_EVERY iterations: on a GPU each read waits for all queued work (a
+# synchronization), and one read of 20 values costs as much as one of a
+# single value. The values of every iteration are still recorded.
+READ_EVERY = 20
+
+
 def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1):
     """One pass over ``loader``; appends per-iteration rows to ``history``."""
     model.train()
-    total_loss, wrong, count = 0.0, 0, 0
+    totals = {"loss": 0.0, "wrong": 0, "count": 0, "last_loss": math.nan}
     start = time.perf_counter()
     iterable, bar = _progress(loader, f"epoch {epoch}", progress)
     steps = len(loader)
+    pending = []     # (iteration, loss, wrong predictions, batch size), still on the device
     for i, (x, y) in enumerate(iterable):
         logits = model(x)
         loss = loss_fn(logits, y)
-        loss_value = float(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        pending.append((i, loss.data, (logits.data.argmax(axis=1) != y.data).sum(), len(y)))
+        if len(pending) == READ_EVERY or i + 1 == steps:
+            _record(pending, epoch, steps, history, optimizer, totals, log_every)
+            pending = []
+            if bar is not None:
+                rate = totals["count"] / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{totals['last_loss']:.3f}",
+                                err=f"{totals['wrong'] / totals['count']:.3f}", img_s=f"{rate:.0f}")
+    count = totals["count"]
+    return totals["loss"] / count, totals["wrong"] / count, time.perf_counter() - start
+
+
+def _record(pending, epoch, steps, history, optimizer, totals, log_every):
+    """Read the pending losses and error counts in one transfer; stop on a
+    non-finite loss; add the iterations to the history and the totals."""
+    xp = backend.get_array_module(pending[0][1])
+    losses = backend.to_numpy(xp.stack([loss for _, loss, _, _ in pending]))
+    wrongs = backend.to_numpy(xp.stack([wrong for _, _, wrong, _ in pending]))
+    for (i, _, _, n), loss_value, batch_wrong in zip(pending, losses.tolist(), wrongs.tolist()):
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
                 f"the loss became {loss_value} at epoch {epoch}, iteration {i + 1}. "
                 "Training stopped; the checkpoint of the last finished epoch is intact. "
                 "Try a smaller learning rate (deep plain nets are sensitive to it) or check "
                 "the input scaling.")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        n = len(y)
-        batch_wrong = int((logits.data.argmax(axis=1) != y.data).sum())
-        total_loss += loss_value * n
-        wrong += batch_wrong
-        count += n
+        totals["loss"] += loss_value * n
+        totals["wrong"] += batch_wrong
+        totals["count"] += n
+        totals["last_loss"] = loss_value
         if (i + 1) % log_every == 0 or i + 1 == steps:
             history.iterations.append({
-                "epoch": round(epoch - 1 + (i + 1) / steps, 6), "iteration": len(history.iterations) + 1,
-                "loss": loss_value, "error": batch_wrong / n, "lr": optimizer.param_groups[0]["lr"]})
-        if bar is not None:
-            rate = count / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{loss_value:.3f}", err=f"{wrong / count:.3f}",
-                            img_s=f"{rate:.0f}")
-    return total_loss / count, wrong / count, time.perf_counter() - start
+                "epoch": round(epoch - 1 + (i + 1) / steps, 6),
+                "iteration": len(history.iterations) + 1, "loss": loss_value,
+                "error": batch_wrong / n, "lr": optimizer.param_groups[0]["lr"]})
 
 
 def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=None,
