@@ -40,6 +40,11 @@ def _parser():
                      help="conv widths")
     rep.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
     rep.add_argument("--full", action="store_true", help="the larger setting (MNIST; meant for a GPU)")
+    rep.add_argument("--workers", type=int,
+                     help="runs at once, each in its own process (default: one per CPU core; "
+                          "1 on a GPU, where 2 can overlap two small nets' kernels)")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue each run from its checkpoint in OUT/runs/ (after an interruption)")
 
     tr = sub.add_parser("train", help="train one model")
     _add_common(tr)
@@ -77,7 +82,8 @@ def cmd_reproduce(args) -> int:
         args.figure, out, progress=not args.quiet, fast=args.fast, full=args.full,
         dataset=args.dataset, device=args.device if args.device != "cpu" else None,
         seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
-        batch_size=args.batch_size, widths=widths)
+        batch_size=args.batch_size, widths=widths, workers=args.workers,
+        resume=args.resume)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json")

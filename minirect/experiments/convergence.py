@@ -12,7 +12,10 @@ validation error against epochs (MSRA red, Xavier blue).
 
 ``run("fig3", out_dir)`` does everything at the default (CPU, embedded
 digits) scale and writes ``history.csv``, ``curves.png``, ``layers.png``,
-``summary.txt`` and ``summary.json`` into ``out_dir``.
+``summary.txt`` and ``summary.json`` into ``out_dir``. Each run also keeps
+its own history and checkpoint, after every epoch, in
+``out_dir/runs/<init>-seed<seed>/``: an interrupted experiment continues
+where it stopped with ``run(..., resume=True)`` (``minirect reproduce --resume``).
 """
 
 from __future__ import annotations
@@ -111,8 +114,14 @@ def load_data(config: Config):
 
 
 def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progress=False,
-            on_epoch_end=None):
-    """Train one (init, seed) pair; returns its history and layer statistics."""
+            on_epoch_end=None, resume=False):
+    """Train one (init, seed) pair; returns its history and layer statistics.
+
+    With ``out_dir``, fit writes the run's history and a checkpoint there
+    after every epoch, and ``resume=True`` continues from that checkpoint.
+    The statistics at initialization are recomputed on resume: the seed
+    fixes the initial weights, so they are the same as in the first attempt.
+    """
     train, val, classes, channels, size = loaders
     backend.seed(seed)
     model = build_model(config, init, classes, channels, size).to(config.device)
@@ -125,7 +134,7 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
     start = time.perf_counter()
     history = fit(model, train, opt, config.epochs, val_loader=val, out_dir=out_dir,
-                  progress=progress, on_epoch_end=on_epoch_end)
+                  resume=resume, progress=progress, on_epoch_end=on_epoch_end)
     seconds = time.perf_counter() - start
     stats_end = diagnostics.layer_statistics(model, x, y, config.weight_decay)
     return {"init": init, "seed": seed, "history": history.epochs, "seconds": seconds,
@@ -135,7 +144,8 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
 
 
 def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
-        config: Config | None = None, workers: int | None = None, **options) -> dict:
+        config: Config | None = None, workers: int | None = None, resume: bool = False,
+        **options) -> dict:
     """Run a figure's experiment (both inits × seeds) and write its outputs.
 
     The (init, seed) runs are independent. On the CPU they run in ``workers``
@@ -155,15 +165,21 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
         loaders = load_data(config)
         runs = []
         for init, seed in jobs:
-            runs.append(run_one(config, init, seed, loaders, progress=progress))
+            runs.append(run_one(config, init, seed, loaders, progress=progress, resume=resume,
+                                out_dir=run_folder(out_dir, init, seed)))
             _report(runs[-1], progress)
     else:
-        runs = _run_in_processes(config, jobs, workers, progress)
+        runs = _run_in_processes(config, jobs, workers, progress, out_dir, resume)
     chance = 1.0 - 1.0 / runs[0]["classes"]
     result = {"config": asdict(config), "chance_error": chance, "runs": runs}
     result["summary"] = summarize(result)
     write_outputs(result, out_dir)
     return result
+
+
+def run_folder(out_dir: str, init: str, seed: int) -> str:
+    """Where one run keeps its history and checkpoint."""
+    return os.path.join(out_dir, "runs", f"{init}-seed{seed}")
 
 
 def _report(run, progress):
@@ -173,7 +189,7 @@ def _report(run, progress):
               f"({run['seconds']:.0f}s)", flush=True)
 
 
-def _job(config, init, seed, messages=None):
+def _job(config, init, seed, messages, out_dir, resume):
     """One run in a worker process (loads its own data: nothing big crosses processes).
 
     After each epoch it sends (init, seed, epoch, val_error) to ``messages``,
@@ -182,10 +198,11 @@ def _job(config, init, seed, messages=None):
     def report(epoch, row):
         if messages is not None:
             messages.put((init, seed, epoch, row.get("val_error")))
-    return run_one(config, init, seed, load_data(config), on_epoch_end=report)
+    return run_one(config, init, seed, load_data(config), on_epoch_end=report, resume=resume,
+                   out_dir=run_folder(out_dir, init, seed))
 
 
-def _run_in_processes(config, jobs, workers, progress):
+def _run_in_processes(config, jobs, workers, progress, out_dir, resume):
     import concurrent.futures
     import multiprocessing
 
@@ -197,7 +214,8 @@ def _run_in_processes(config, jobs, workers, progress):
         with context.Manager() as manager, \
                 concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             messages = manager.Queue()
-            futures = [pool.submit(_job, config, init, seed, messages) for init, seed in jobs]
+            futures = [pool.submit(_job, config, init, seed, messages, out_dir, resume)
+                       for init, seed in jobs]
             _follow(futures, messages, len(jobs) * config.epochs, progress)
             runs = [future.result() for future in futures]
     finally:
