@@ -64,23 +64,32 @@ class SGD:
 
     def _update(self, p, group) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
-        step = p.grad if wd == 0 else p.grad + wd * p.data      # g + λ w
-        step = lr * step                                        # ε (g + λ w)
+        if mu == 0 or group["nesterov"]:
+            self._plain_update(p, lr, mu, wd, group["nesterov"])
+            return
+        # v ← μ v + ε (g + λ w); w ← w − v, in place (one fused kernel on a GPU).
+        # A new velocity starts at 0, so the first step gives v = ε (g + λ w).
+        backend.momentum_step(p.data, p.grad, self._velocity(p), lr, mu, wd)
+
+    def _plain_update(self, p, lr, mu, wd, nesterov) -> None:
+        """Plain SGD (μ = 0) and Nesterov momentum, as array expressions."""
+        step = lr * (p.grad if wd == 0 else p.grad + wd * p.data)    # ε (g + λ w)
         if mu == 0:
             p.data -= step
             return
+        v = self._velocity(p)
+        v *= mu
+        v += step                                               # v ← μ v + ε (g + λ w)
+        p.data -= mu * v + step                                 # Nesterov's look-ahead step
+
+    def _velocity(self, p):
+        """The momentum buffer of ``p`` (zeros at first), on ``p``'s device."""
         v = self.velocity.get(id(p))
         if v is None:
-            v = self.velocity[id(p)] = step.copy()
-        else:
-            if backend.device_of(v) != p.device:                # state follows the parameter
-                v = self.velocity[id(p)] = backend.to_device(v, p.device)
-            v *= mu
-            v += step                                           # v ← μ v + ε (g + λ w)
-        if group["nesterov"]:
-            p.data -= mu * v + step
-        else:
-            p.data -= v                                         # w ← w − v
+            v = self.velocity[id(p)] = backend.get_array_module(p.data).zeros_like(p.data)
+        elif backend.device_of(v) != p.device:                  # state follows the parameter
+            v = self.velocity[id(p)] = backend.to_device(v, p.device)
+        return v
 
     # --- state ------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -1,0 +1,203 @@
+"""Where a training step's time goes: forward, backward and SGD, and per op.
+
+Builds the ``22`` net of bench_step.py (or another with --net) and times, with
+a device synchronization around each part:
+
+* the phases of a step (forward + loss, backward, optimizer step), for
+  minirect and, when installed, PyTorch;
+* every autograd Function's forward and backward, summed by type (this adds a
+  synchronization per op, so the parts add up to more than a plain step);
+* the launch floor: the time of one tiny elementwise op, which bounds a
+  launch-bound GPU step from below (ops per step × this time).
+
+    python benchmarks/profile_step.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import time
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from bench_step import NETS, layer_plan  # noqa: E402
+
+
+def build_minirect(net, device):
+    import numpy as np
+
+    import minirect as mr
+    from minirect import nn, optim
+
+    mr.seed(0)
+    plan, flat = layer_plan(net)
+    layers = []
+    for item in plan:
+        layers += [nn.Conv2d(item[1], item[2], 3, padding=1), nn.ReLU()] if item[0] == "conv" \
+            else [nn.MaxPool2d(2)]
+    layers += [nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+               nn.Linear(256, 10)]
+    model = nn.Sequential(*layers).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    x = mr.tensor(rng.standard_normal((net["batch"], net["channels"], net["size"], net["size"]),
+                                      dtype=np.float32)).to(device)
+    y = mr.tensor(rng.integers(0, 10, net["batch"])).to(device)
+    return model, opt, x, y
+
+
+def phases_minirect(net, device, steps):
+    import minirect as mr
+    import minirect.functional as F
+
+    model, opt, x, y = build_minirect(net, device)
+    sync = mr.backend.synchronize
+    times = collections.defaultdict(list)
+    for i in range(steps + 3):
+        t0 = time.perf_counter()
+        loss = F.softmax_cross_entropy(model(x), y)
+        sync()
+        t1 = time.perf_counter()
+        opt.zero_grad()
+        loss.backward()
+        sync()
+        t2 = time.perf_counter()
+        opt.step()
+        sync()
+        t3 = time.perf_counter()
+        if i >= 3:
+            for name, value in (("forward", t1 - t0), ("backward", t2 - t1), ("sgd", t3 - t2)):
+                times[name].append(value)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def phases_torch(net, device, steps):
+    import torch
+
+    torch.manual_seed(0)
+    plan, flat = layer_plan(net)
+    layers = []
+    for item in plan:
+        layers += [torch.nn.Conv2d(item[1], item[2], 3, padding=1), torch.nn.ReLU()] \
+            if item[0] == "conv" else [torch.nn.MaxPool2d(2)]
+    layers += [torch.nn.Flatten(), torch.nn.Linear(flat, 256), torch.nn.ReLU(),
+               torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)]
+    model = torch.nn.Sequential(*layers).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(net["batch"], net["channels"], net["size"], net["size"], device=device)
+    y = torch.randint(0, 10, (net["batch"],), device=device)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    times = collections.defaultdict(list)
+    for i in range(steps + 3):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        sync()
+        t1 = time.perf_counter()
+        opt.zero_grad()
+        loss.backward()
+        sync()
+        t2 = time.perf_counter()
+        opt.step()
+        sync()
+        t3 = time.perf_counter()
+        if i >= 3:
+            for name, value in (("forward", t1 - t0), ("backward", t2 - t1), ("sgd", t3 - t2)):
+                times[name].append(value)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def per_op(net, device, steps):
+    """Sum of each Function type's forward and backward time per step (synchronized)."""
+    import minirect as mr
+    import minirect.functional as F
+    from minirect import autograd
+
+    model, opt, x, y = build_minirect(net, device)
+    totals, counts = collections.defaultdict(float), collections.Counter()
+
+    def timed(cls, name, method):
+        def wrapper(self, *args, **kwargs):
+            mr.backend.synchronize()
+            start = time.perf_counter()
+            out = method(self, *args, **kwargs)
+            mr.backend.synchronize()
+            totals[f"{cls.__name__}.{name}"] += time.perf_counter() - start
+            counts[f"{cls.__name__}.{name}"] += 1
+            return out
+        return wrapper
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    originals = []
+    for cls in set(subclasses(autograd.Function)):
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                originals.append((cls, name, cls.__dict__[name]))
+                setattr(cls, name, timed(cls, name, cls.__dict__[name]))
+    try:
+        for i in range(steps + 2):
+            if i == 2:
+                totals.clear()
+                counts.clear()
+            loss = F.softmax_cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        for cls, name, method in originals:
+            setattr(cls, name, method)
+    return {k: (v / steps, counts[k] // steps) for k, v in totals.items()}
+
+
+def launch_floor(device, repeats=2000):
+    """Seconds per tiny elementwise op (a + 1 on 16 numbers), the per-op floor."""
+    import minirect as mr
+
+    xp = mr.backend.module_for(device)
+    a = xp.ones(16, dtype=xp.float32)
+    for _ in range(10):
+        a = a + 1
+    mr.backend.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a = a + 1
+    mr.backend.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--net", default="22", choices=list(NETS))
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--steps", type=int, default=10)
+    args = p.parse_args()
+    net = NETS[args.net]
+    mine = phases_minirect(net, args.device, args.steps)
+    try:
+        ref = phases_torch(net, args.device, args.steps)
+    except ImportError:
+        ref = None
+    print(f"net {args.net}, device {args.device}: median ms per phase (synchronized)")
+    print(f"{'phase':10s} {'minirect':>9s} {'torch':>9s}")
+    for phase in ("forward", "backward", "sgd"):
+        other = f"{ref[phase] * 1e3:9.2f}" if ref else "        -"
+        print(f"{phase:10s} {mine[phase] * 1e3:9.2f} {other}")
+    floor = launch_floor(args.device)
+    print(f"\nlaunch floor: {floor * 1e6:.1f} µs per tiny elementwise op")
+    print("\nper op type (synchronized around every op), ms per step and calls per step:")
+    ops = per_op(net, args.device, args.steps)
+    for name, (seconds, calls) in sorted(ops.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {name:32s} {seconds * 1e3:8.2f} ms  {calls:4d} calls")
+
+
+if __name__ == "__main__":
+    main()
