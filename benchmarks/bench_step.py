@@ -12,6 +12,11 @@ the process's max RSS from just before the first step, i.e. beyond the model
 and the batch) is measured separately. Prints median time per step, images/s, peak memory and
 the ratios minirect / PyTorch.
 
+A shared machine's speed drifts over minutes, so the two frameworks are
+measured in alternating order for ``--rounds`` rounds; the table shows the
+median over rounds, and the ratio's median and range over the rounds (each
+round's ratio compares two measurements taken one right after the other).
+
     python benchmarks/bench_step.py                 # all nets, CPU
     python benchmarks/bench_step.py --nets 22 --device cuda
 """
@@ -159,6 +164,14 @@ def measure(framework, net, device, steps, warmup, threads):
     raise RuntimeError(f"{framework} {net} failed:\n{out.stderr[-2000:]}")
 
 
+def _combine(results, batch, key):
+    """One row from several rounds: median of the rounds' median times, and
+    the largest memory measurement."""
+    median_s = statistics.median(r["median_s"] for r in results)
+    return {"median_s": median_s, "min_s": min(r["min_s"] for r in results),
+            "images_per_s": batch / median_s, key: max((r[key] or 0) for r in results)}
+
+
 def torch_available():
     try:
         import torch  # noqa: F401
@@ -174,6 +187,8 @@ def main():
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating minirect/PyTorch measurements per net (default 3)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", choices=["minirect", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
@@ -186,22 +201,31 @@ def main():
     print(f"device {args.device}, {args.steps} timed steps after {args.warmup} warm-up, "
           f"torch {'present' if have_torch else 'absent'}")
     header = (f"{'net':>6} {'framework':>9} {'median ms':>10} {'img/s':>8} {'peak MB':>8} "
-              f"{'ratio':>6} {'mem ratio':>9}")
+              f"{'ratio':>6} {'ratio range':>12} {'mem ratio':>9}")
     print(header)
+    key = "gpu_mb" if args.device == "cuda" else "peak_rss_growth_mb"
+    frameworks = ("minirect", "torch") if have_torch else ("minirect",)
     for net in args.nets:
-        mine = measure("minirect", net, args.device, args.steps, args.warmup, args.threads)
-        ref = measure("torch", net, args.device, args.steps, args.warmup, args.threads) \
-            if have_torch else None
-        key = "gpu_mb" if args.device == "cuda" else "peak_rss_growth_mb"
-        for name, r in (("minirect", mine), ("torch", ref)):
-            if r is None:
-                continue
-            ratio = mine["median_s"] / ref["median_s"] if ref else float("nan")
-            mem_ratio = (mine[key] or 0) / max(ref[key] or 1e-9, 1e-9) if ref else float("nan")
-            print(f"{net:>6} {name:>9} {r['median_s'] * 1e3:>10.1f} {r['images_per_s']:>8.0f} "
-                  f"{(r[key] or 0):>8.1f} " + (f"{ratio:>6.2f} {mem_ratio:>9.2f}" if name == "minirect"
-                                               else ""))
-        rows.append({"net": net, "device": args.device, "minirect": mine, "torch": ref})
+        rounds = {name: [] for name in frameworks}
+        for r in range(args.rounds):
+            for name in (frameworks if r % 2 == 0 else frameworks[::-1]):
+                rounds[name].append(measure(name, net, args.device, args.steps, args.warmup,
+                                            args.threads))
+        combined = {name: _combine(results, NETS[net]["batch"], key)
+                    for name, results in rounds.items()}
+        mine, ref = combined["minirect"], combined.get("torch")
+        ratios = [m["median_s"] / t["median_s"] for m, t in zip(rounds["minirect"], rounds["torch"])] \
+            if ref else []
+        for name, r in combined.items():
+            line = (f"{net:>6} {name:>9} {r['median_s'] * 1e3:>10.1f} {r['images_per_s']:>8.0f} "
+                    f"{(r[key] or 0):>8.1f} ")
+            if name == "minirect" and ref:
+                mem_ratio = (mine[key] or 0) / max(ref[key] or 1e-9, 1e-9)
+                spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+                line += f"{statistics.median(ratios):>6.2f} {spread:>12} {mem_ratio:>9.2f}"
+            print(line)
+        rows.append({"net": net, "device": args.device, "minirect": mine, "torch": ref,
+                     "ratios": ratios, "rounds": rounds})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
