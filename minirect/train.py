@@ -40,20 +40,25 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class History:
-    """Metrics recorded by ``fit``: one dict per epoch and one per iteration."""
+    """Metrics recorded by ``fit``: one dict per epoch and one per iteration,
+    and, with ``eval_every``, one per validation pass within and at the end of
+    each epoch (``evaluations``, at fractional epochs)."""
 
     epochs: list = field(default_factory=list)
     iterations: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
 
     def column(self, key: str) -> list:
         return [row[key] for row in self.epochs]
 
     def to_dict(self) -> dict:
-        return {"epochs": self.epochs, "iterations": self.iterations}
+        return {"epochs": self.epochs, "iterations": self.iterations,
+                "evaluations": self.evaluations}
 
     def write(self, out_dir) -> None:
         _write_csv(os.path.join(out_dir, "history.csv"), self.epochs)
         _write_csv(os.path.join(out_dir, "iterations.csv"), self.iterations)
+        _write_csv(os.path.join(out_dir, "evaluations.csv"), self.evaluations)
         _atomic_text(os.path.join(out_dir, "history.json"), json.dumps(self.to_dict(), indent=1))
 
 
@@ -163,8 +168,10 @@ def _progress(loader, desc, enabled):
 READ_EVERY = 20
 
 
-def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1):
-    """One pass over ``loader``; appends per-iteration rows to ``history``."""
+def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1,
+                    mid_epoch=None):
+    """One pass over ``loader``; appends per-iteration rows to ``history``.
+    ``mid_epoch(i)``, if given, is called after iteration i (0-based)."""
     model.train()
     totals = {"loss": 0.0, "wrong": 0, "count": 0, "last_loss": math.nan}
     start = time.perf_counter()
@@ -178,6 +185,8 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
         loss.backward()
         optimizer.step()
         pending.append((i, loss.data, (logits.data.argmax(axis=1) != y.data).sum(), len(y)))
+        if mid_epoch is not None:
+            mid_epoch(i)
         if len(pending) == READ_EVERY or i + 1 == steps:
             _record(pending, epoch, steps, history, optimizer, totals, log_every)
             pending = []
@@ -215,8 +224,13 @@ def _record(pending, epoch, steps, history, optimizer, totals, log_every):
 
 def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=None,
         out_dir=None, resume: bool = False, loss_fn=softmax_cross_entropy, progress: bool = True,
-        log_every: int = 1, on_epoch_end=None) -> History:
+        log_every: int = 1, on_epoch_end=None, eval_every: int = 0) -> History:
     """Train ``model`` for ``epochs`` epochs and return its ``History``.
+
+    ``eval_every`` > 0 also evaluates on ``val_loader`` every that many
+    iterations within an epoch (rows in ``history.evaluations``, with the
+    epoch-end evaluations): on a large dataset the first epoch alone can
+    hold the whole story of early convergence.
 
     ``schedule.step(val_error)`` is called after each epoch (step schedules
     ignore the argument). With ``out_dir`` the history and a checkpoint are
@@ -233,12 +247,21 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
         history = History(**extra["history"])
         first_epoch = extra["epoch"] + 1
     elapsed = history.epochs[-1]["time"] if history.epochs else 0.0
+    if eval_every and val_loader is None:
+        raise ValueError("fit: eval_every needs a val_loader")
     for epoch in range(first_epoch, epochs + 1):
+        def mid_epoch(i, epoch=epoch):
+            if (i + 1) % eval_every == 0 and i + 1 < len(train_loader):
+                _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
+                                   *evaluate(model, val_loader, loss_fn))
         train_loss, train_error, seconds = train_one_epoch(
-            model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every)
+            model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,
+            mid_epoch if eval_every else None)
         row = {"epoch": epoch, "train_loss": train_loss, "train_error": train_error}
         if val_loader is not None:
             row["val_loss"], row["val_error"] = evaluate(model, val_loader, loss_fn)
+            if eval_every:
+                _record_evaluation(history, epoch, row["val_loss"], row["val_error"])
         row["lr"] = optimizer.param_groups[0]["lr"]
         elapsed += seconds
         row["time"] = elapsed
@@ -254,6 +277,11 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
             save_checkpoint(checkpoint, model, optimizer, schedule, loaders,
                             extra={"epoch": epoch, "history": history.to_dict()})
     return history
+
+
+def _record_evaluation(history, epoch, val_loss, val_error) -> None:
+    history.evaluations.append({"epoch": round(epoch, 6), "val_loss": val_loss,
+                                "val_error": val_error})
 
 
 def _print_epoch(row, epochs) -> None:

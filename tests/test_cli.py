@@ -77,6 +77,21 @@ def test_interrupted_reproduction_resumes_to_the_same_result(tmp_path, monkeypat
     assert len(straight) == 4 and straight == resumed       # 2 inits × 2 epochs
 
 
+def test_evaluations_within_epochs_drive_the_summary(tmp_path):
+    """With evals_per_epoch > 1 (the full setting's 10) the curves, the CSV and
+    the 'first epoch below' criteria use the fractional-epoch evaluations."""
+    result = convergence.run("fig2", str(tmp_path), progress=False, fast=True, workers=1,
+                             evals_per_epoch=2)
+    rows = list(csv.DictReader(open(tmp_path / "evaluations.csv")))
+    assert [float(r["epoch"]) for r in rows if r["init"] == "msra"] == [0.5, 1, 1.5, 2]
+    for run, summary in zip(result["runs"], result["summary"]["runs"]):
+        curve = convergence.validation_curve(run)
+        assert summary["final_error"] == curve[-1][1]
+        assert summary["epoch_below_final_plus_10"] == next(
+            e for e, err in curve if err < curve[-1][1] + 0.10)
+    assert convergence.FULL["fig2"].evals_per_epoch == 10
+
+
 def test_unknown_dataset_is_rejected():
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "fig3", "--dataset", "imagenet"])

@@ -43,6 +43,25 @@ def test_fit_learns_and_writes_history(tmp_path):
     assert (tmp_path / "checkpoint.npz").exists()
 
 
+def test_evaluations_within_epochs(tmp_path):
+    """eval_every=4 on 13 batches per epoch: evaluations after iterations 4, 8
+    and 12 and at the end of each epoch, at fractional epochs; the epoch-end
+    ones equal the epoch rows, and training itself is unchanged."""
+    model, opt, sched, train, val = setup()
+    history = fit(model, train, opt, 2, val_loader=val, out_dir=tmp_path, progress=False,
+                  eval_every=4)
+    steps = len(train)
+    assert steps == 13
+    expected = [e + i / steps for e in (0, 1) for i in (4, 8, 12, 13)]
+    assert [row["epoch"] for row in history.evaluations] == pytest.approx(expected)
+    ends = [row for row in history.evaluations if row["epoch"] in (1, 2)]
+    assert [row["val_error"] for row in ends] == history.column("val_error")
+    assert (tmp_path / "evaluations.csv").read_text().startswith("epoch,val_loss,val_error")
+    model2, opt2, _, train2, val2 = setup()
+    plain = fit(model2, train2, opt2, 2, val_loader=val2, progress=False)
+    assert without_time(plain) == without_time(history)
+
+
 def test_resume_reproduces_uninterrupted_run_exactly(tmp_path):
     model, opt, sched, train, val = setup()
     full = fit(model, train, opt, 3, val_loader=val, schedule=sched, out_dir=tmp_path / "a",
