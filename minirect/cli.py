@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+from .data.download import DatasetError
+
 
 def _add_common(p):
     p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10"],
@@ -43,6 +45,8 @@ def _parser():
     rep.add_argument("--workers", type=int,
                      help="runs at once, each in its own process (default: one per CPU core; "
                           "1 on a GPU, where 2 can overlap two small nets' kernels)")
+    rep.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
+    rep.add_argument("--download", action="store_true", help="download the dataset if missing")
     rep.add_argument("--resume", action="store_true",
                      help="continue each run from its checkpoint in OUT/runs/ (after an interruption)")
 
@@ -83,7 +87,7 @@ def cmd_reproduce(args) -> int:
         dataset=args.dataset, device=args.device if args.device != "cpu" else None,
         seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, widths=widths, workers=args.workers,
-        resume=args.resume)
+        resume=args.resume, data_root=args.data_root, download=args.download)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json")
@@ -135,6 +139,10 @@ def main(argv=None) -> int:
     handler = {"reproduce": cmd_reproduce, "train": cmd_train, "info": cmd_info}[args.command]
     try:
         return handler(args)
+    except DatasetError as error:      # missing or corrupt files: the message says what to do
+        print(f"minirect: {error}\n(on the command line: --data-root DIR or --download)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted; the last finished epoch's checkpoint is kept (use --resume)",
               file=sys.stderr)

@@ -92,6 +92,14 @@ def test_evaluations_within_epochs_drive_the_summary(tmp_path):
     assert convergence.FULL["fig2"].evals_per_epoch == 10
 
 
+def test_missing_dataset_gives_a_message_not_a_traceback(tmp_path, capsys):
+    code = cli.main(["reproduce", "fig3", "--fast", "--dataset", "mnist", "--data-root",
+                     str(tmp_path), "--workers", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in err and "--download" in err
+
+
 def test_unknown_dataset_is_rejected():
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "fig3", "--dataset", "imagenet"])

@@ -54,6 +54,8 @@ class Config:
     device: str = "cpu"
     train_limit: int | None = None        # use only the first N training images (tests)
     evals_per_epoch: int = 1              # validation passes per epoch (> 1: within epochs too)
+    data_root: str | None = None          # dataset folder (default: $MINIRECT_DATA, then the cache)
+    download: bool = False                # download a missing dataset (checksummed)
 
     @property
     def stage_counts(self) -> tuple:
@@ -101,8 +103,9 @@ def build_model(config: Config, init: str, num_classes: int, in_channels: int, i
 
 def load_data(config: Config):
     """Train and validation loaders, normalized with the training set's statistics."""
-    train_set = data.load_dataset(config.dataset, "train")
-    val_set = data.load_dataset(config.dataset, "test")
+    where = dict(root=config.data_root, download=config.download)
+    train_set = data.load_dataset(config.dataset, "train", **where)
+    val_set = data.load_dataset(config.dataset, "test", **where)
     train_x, train_y = train_set.images, train_set.labels
     if config.train_limit:
         train_x, train_y = train_x[:config.train_limit], train_y[:config.train_limit]
