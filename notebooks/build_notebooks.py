@@ -679,6 +679,64 @@ for size in (5, 7, 10, 13):
     print(f"map {size:2d}×{size:<2d} with 8 channels -> SPP output {out.shape}  (8 · (9 + 4 + 1) = 112)")
 '''),
         md(r'''
+## What `conv2d` runs for stride 1: shifted windows
+
+The im2col above copies, for each kernel offset, a strided 2-D window of
+every map — many short rows. For stride 1 there is a layout where each copy
+is one long contiguous run. Flatten the zero-padded map (width $W_p$) into a
+single row: pixel $(r, s)$ becomes entry $r W_p + s$. The input that offset
+$(i, j)$ sees for output pixel $(o_h, o_w)$ is entry
+$(i W_p + j) + (o_h W_p + o_w)$ — a run that starts at $i W_p + j$, read at
+position $l = o_h W_p + o_w$. The price: positions with $o_w \ge O_W$ wrap
+into the next row and are computed, then dropped.
+
+And the input gradient of a stride-1 convolution is itself a convolution: of
+$g_y$ padded by $k - 1 - p$, with each kernel flipped and the channel axes
+swapped. So the fast path needs no col2im. Below: the runs of a 4×4 map with
+a 3×3 kernel, then checks that the fast path and the plain im2col/col2im path
+agree, and that $g_x$ is that flipped-kernel convolution.
+'''),
+        code(r'''
+from minirect.functional import conv as conv_module
+
+image = np.arange(16.0).reshape(4, 4)
+padded = np.pad(image, 1)                        # 6×6, W_p = 6
+flat = np.concatenate([padded.ravel(), np.zeros(6)])   # one spare zero row
+Wp, OH, OW = 6, 4, 4
+L = OH * Wp
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.2))
+for ax, (i, j) in zip(axes, [(0, 0), (1, 1), (2, 2)]):
+    run = flat[i * Wp + j: i * Wp + j + L].reshape(OH, Wp)
+    ax.imshow(run, cmap="viridis")
+    ax.axvline(OW - 0.5, color="white", lw=2)
+    ax.set(title=f"offset ({i}, {j}): flat[{i * Wp + j} : {i * Wp + j + L}]",
+           xticks=[], yticks=[])
+plt.tight_layout()
+plt.show()
+print("each panel is one contiguous run, shown as OH × Wp; right of the white line: the wrap-around")
+print("offset (1, 1) left of the line is the image itself:",
+      np.array_equal(flat[Wp + 1: Wp + 1 + L].reshape(OH, Wp)[:, :OW], image))
+
+x0, W0 = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+gy0 = rng.standard_normal((2, 4, 6, 5))
+grads = {}
+for shifted in (True, False):
+    conv_module.SHIFTED_WINDOWS = shifted
+    xt = minirect.tensor(x0, device=DEVICE, requires_grad=True)
+    Wt = minirect.tensor(W0, device=DEVICE, requires_grad=True)
+    y = F.conv2d(xt, Wt, padding=1)
+    y.backward(minirect.tensor(gy0, device=DEVICE))
+    grads[shifted] = [to_numpy(a) for a in (y.data, xt.grad, Wt.grad)]
+conv_module.SHIFTED_WINDOWS = True
+for name, fast, plain in zip(["y", "dE/dx", "dE/dW"], grads[True], grads[False]):
+    print(f"{name:6s} shifted windows vs im2col/col2im: max difference {abs(fast - plain).max():.1e}")
+flipped = np.ascontiguousarray(W0[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+gx = F.conv2d(minirect.tensor(gy0, device=DEVICE), minirect.tensor(flipped, device=DEVICE), padding=3 - 1 - 1)
+print(f"dE/dx vs conv2d(gy, flipped kernels, padding k-1-p): max difference "
+      f"{abs(to_numpy(gx.data) - grads[True][1]).max():.1e}")
+assert all(np.allclose(a, b, atol=1e-10) for a, b in zip(grads[True], grads[False]))
+'''),
+        md(r'''
 ## Timing on the active backend
 
 A convolution's forward pass costs $2 N D C k_h k_w O_H O_W$ floating-point
@@ -738,6 +796,9 @@ plt.show()
 
 * im2col turns a convolution into one GEMM, $Y = W_m\,\mathrm{cols}$, at the
   cost of a column matrix up to $k_h k_w$ times larger than the input.
+* For stride 1, `conv2d` builds the same columns from contiguous runs of the
+  flattened padded maps, and computes $\partial E/\partial x$ as a
+  convolution with flipped kernels — same results, cheaper copies.
 * Backward: $\partial E/\partial W_m = G\,\mathrm{cols}^\top$ and
   $\partial E/\partial x = \mathrm{col2im}(W_m^\top G)$, with col2im the adjoint
   (transpose) of im2col — checked above against the definition, a loop and
