@@ -57,12 +57,12 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_minirect(net, device, steps, warmup):
+def build_minirect(net, device):
+    """(model, optimizer, x, y) of ``net`` in minirect, seeded, on ``device``."""
     import numpy as np
 
     import minirect as mr
     from minirect import nn, optim
-    import minirect.functional as F
 
     mr.seed(0)
     plan, flat = layer_plan(net)
@@ -78,18 +78,11 @@ def run_minirect(net, device, steps, warmup):
     x = mr.tensor(rng.standard_normal((net["batch"], net["channels"], net["size"], net["size"]),
                                       dtype=np.float32)).to(device)
     y = mr.tensor(rng.integers(0, 10, net["batch"])).to(device)
-
-    def step():
-        loss = F.softmax_cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        mr.backend.synchronize()
-
-    return _time(step, steps, warmup, device)
+    return model, opt, x, y
 
 
-def run_torch(net, device, steps, warmup):
+def build_torch(net, device):
+    """(model, optimizer, x, y) of ``net`` in PyTorch, the same layers and recipe."""
     import torch
 
     torch.manual_seed(0)
@@ -104,14 +97,42 @@ def run_torch(net, device, steps, warmup):
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(net["batch"], net["channels"], net["size"], net["size"], device=device)
     y = torch.randint(0, 10, (net["batch"],), device=device)
+    return model, opt, x, y
+
+
+def torch_synchronize(device):
+    if device == "cuda":
+        import torch
+        torch.cuda.synchronize()
+
+
+def run_minirect(net, device, steps, warmup):
+    import minirect as mr
+    import minirect.functional as F
+
+    model, opt, x, y = build_minirect(net, device)
+
+    def step():
+        loss = F.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        mr.backend.synchronize()
+
+    return _time(step, steps, warmup, device)
+
+
+def run_torch(net, device, steps, warmup):
+    import torch
+
+    model, opt, x, y = build_torch(net, device)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
+        torch_synchronize(device)
 
     return _time(step, steps, warmup, device, torch_cuda=device == "cuda")
 

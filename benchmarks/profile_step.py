@@ -22,30 +22,28 @@ import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_step import NETS, layer_plan  # noqa: E402
+from bench_step import NETS, build_minirect, build_torch, torch_synchronize  # noqa: E402
 
 
-def build_minirect(net, device):
-    import numpy as np
-
-    import minirect as mr
-    from minirect import nn, optim
-
-    mr.seed(0)
-    plan, flat = layer_plan(net)
-    layers = []
-    for item in plan:
-        layers += [nn.Conv2d(item[1], item[2], 3, padding=1), nn.ReLU()] if item[0] == "conv" \
-            else [nn.MaxPool2d(2)]
-    layers += [nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-               nn.Linear(256, 10)]
-    model = nn.Sequential(*layers).to(device)
-    opt = optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
-    rng = np.random.default_rng(0)
-    x = mr.tensor(rng.standard_normal((net["batch"], net["channels"], net["size"], net["size"]),
-                                      dtype=np.float32)).to(device)
-    y = mr.tensor(rng.integers(0, 10, net["batch"])).to(device)
-    return model, opt, x, y
+def time_phases(forward, backward, sgd, sync, steps):
+    """Median seconds of each phase of a step, synchronized, after 3 warm-up steps.
+    ``forward()`` returns the loss that ``backward(loss)`` differentiates."""
+    times = collections.defaultdict(list)
+    for i in range(steps + 3):
+        t0 = time.perf_counter()
+        loss = forward()
+        sync()
+        t1 = time.perf_counter()
+        backward(loss)
+        sync()
+        t2 = time.perf_counter()
+        sgd()
+        sync()
+        t3 = time.perf_counter()
+        if i >= 3:
+            for name, value in (("forward", t1 - t0), ("backward", t2 - t1), ("sgd", t3 - t2)):
+                times[name].append(value)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def phases_minirect(net, device, steps):
@@ -53,63 +51,26 @@ def phases_minirect(net, device, steps):
     import minirect.functional as F
 
     model, opt, x, y = build_minirect(net, device)
-    sync = mr.backend.synchronize
-    times = collections.defaultdict(list)
-    for i in range(steps + 3):
-        t0 = time.perf_counter()
-        loss = F.softmax_cross_entropy(model(x), y)
-        sync()
-        t1 = time.perf_counter()
+
+    def backward(loss):
         opt.zero_grad()
         loss.backward()
-        sync()
-        t2 = time.perf_counter()
-        opt.step()
-        sync()
-        t3 = time.perf_counter()
-        if i >= 3:
-            for name, value in (("forward", t1 - t0), ("backward", t2 - t1), ("sgd", t3 - t2)):
-                times[name].append(value)
-    return {k: statistics.median(v) for k, v in times.items()}
+
+    return time_phases(lambda: F.softmax_cross_entropy(model(x), y), backward, opt.step,
+                       mr.backend.synchronize, steps)
 
 
 def phases_torch(net, device, steps):
     import torch
 
-    torch.manual_seed(0)
-    plan, flat = layer_plan(net)
-    layers = []
-    for item in plan:
-        layers += [torch.nn.Conv2d(item[1], item[2], 3, padding=1), torch.nn.ReLU()] \
-            if item[0] == "conv" else [torch.nn.MaxPool2d(2)]
-    layers += [torch.nn.Flatten(), torch.nn.Linear(flat, 256), torch.nn.ReLU(),
-               torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)]
-    model = torch.nn.Sequential(*layers).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(net["batch"], net["channels"], net["size"], net["size"], device=device)
-    y = torch.randint(0, 10, (net["batch"],), device=device)
+    model, opt, x, y = build_torch(net, device)
 
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    times = collections.defaultdict(list)
-    for i in range(steps + 3):
-        t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        sync()
-        t1 = time.perf_counter()
+    def backward(loss):
         opt.zero_grad()
         loss.backward()
-        sync()
-        t2 = time.perf_counter()
-        opt.step()
-        sync()
-        t3 = time.perf_counter()
-        if i >= 3:
-            for name, value in (("forward", t1 - t0), ("backward", t2 - t1), ("sgd", t3 - t2)):
-                times[name].append(value)
-    return {k: statistics.median(v) for k, v in times.items()}
+
+    return time_phases(lambda: torch.nn.functional.cross_entropy(model(x), y), backward,
+                       opt.step, lambda: torch_synchronize(device), steps)
 
 
 def per_op(net, device, steps):
