@@ -243,7 +243,7 @@ class _ShiftedWindows:
         self.out_hw = (H + 2 * ph - kh + 1, W + 2 * pw - kw + 1)
         self.length = self.out_hw[0] * self.row_width          # L = OH·Wp
         self.blocks = _sample_blocks(x, C * kh * kw * self.length * x.itemsize)
-        largest = self.blocks[0][1] - self.blocks[0][0]
+        self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
         xp = backend.get_array_module(x)
         # One spare zero row at the bottom: room for the wrap-around tail of
         # the last kernel offset's run. The border is zeroed once and only the
@@ -302,8 +302,7 @@ def _shifted_weight_grad(x, gy, W_shape, padding):
     windows = _ShiftedWindows(x, (kh, kw), padding)
     (OH, OW), Wp = windows.out_hw, windows.row_width
     xp = backend.get_array_module(x)
-    largest = windows.blocks[0][1] - windows.blocks[0][0]
-    g_buffer = xp.empty(D * largest * OH * Wp, dtype=gy.dtype)
+    g_buffer = xp.empty(D * windows.largest * OH * Wp, dtype=gy.dtype)
     gW = xp.zeros((D, C * kh * kw), dtype=x.dtype)
     for start, stop in windows.blocks:
         g = g_buffer[:D * (stop - start) * OH * Wp].reshape(D, stop - start, OH, Wp)
