@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from minirect import cli, train
+from minirect.data.download import DatasetError
 from minirect.experiments import convergence
 
 
@@ -98,6 +99,19 @@ def test_missing_dataset_gives_a_message_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in err and "--download" in err
+
+
+def test_reproduce_passes_data_root_and_download_to_the_loader(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_load(name, split, root=None, download=False):
+        seen.append((name, root, download))
+        raise DatasetError("stop here")
+
+    monkeypatch.setattr(convergence.data, "load_dataset", fake_load)
+    code = cli.main(["reproduce", "fig3", "--fast", "--dataset", "mnist", "--data-root",
+                     str(tmp_path), "--download", "--workers", "1", "--quiet"])
+    assert code == 1 and seen == [("mnist", str(tmp_path), True)]
 
 
 def test_unknown_dataset_is_rejected():

@@ -60,6 +60,8 @@ def test_evaluations_within_epochs(tmp_path):
     model2, opt2, _, train2, val2 = setup()
     plain = fit(model2, train2, opt2, 2, val_loader=val2, progress=False)
     assert without_time(plain) == without_time(history)
+    with pytest.raises(ValueError, match="eval_every needs a val_loader"):
+        fit(model2, train2, opt2, 1, progress=False, eval_every=4)
 
 
 def test_resume_reproduces_uninterrupted_run_exactly(tmp_path):
