@@ -683,12 +683,15 @@ for size in (5, 7, 10, 13):
 
 The im2col above copies, for each kernel offset, a strided 2-D window of
 every map — many short rows. For stride 1 there is a layout where each copy
-is one long contiguous run. Flatten the zero-padded map (width $W_p$) into a
-single row: pixel $(r, s)$ becomes entry $r W_p + s$. The input that offset
-$(i, j)$ sees for output pixel $(o_h, o_w)$ is entry
-$(i W_p + j) + (o_h W_p + o_w)$ — a run that starts at $i W_p + j$, read at
-position $l = o_h W_p + o_w$. The price: positions with $o_w \ge O_W$ wrap
-into the next row and are computed, then dropped.
+is one long contiguous run. Lay the map out in rows of width
+$W_p = W + p_w$ (the $W$ pixels, then a gap of $p_w$ zeros) and flatten it
+into a single row: pixel $(h, w)$ becomes entry $(h + p_h) W_p + (w + p_w)$.
+One gap serves as the right padding of a row *and* the left padding of the
+next. The input that offset $(i, j)$ sees for output pixel $(o_h, o_w)$ is
+entry $(i W_p + j) + (o_h W_p + o_w)$ — a run that starts at $i W_p + j$,
+read at position $l = o_h W_p + o_w$. The price: positions with
+$o_w \ge O_W$ wrap into the next row and are computed, then dropped (1 of
+every 29 columns at 28×28).
 
 And the input gradient of a stride-1 convolution is itself a convolution: of
 $g_y$ padded by $k - 1 - p$, with each kernel flipped and the channel axes
@@ -700,9 +703,10 @@ agree, and that $g_x$ is that flipped-kernel convolution.
 from minirect.functional import conv as conv_module
 
 image = np.arange(16.0).reshape(4, 4)
-padded = np.pad(image, 1)                        # 6×6, W_p = 6
-flat = np.concatenate([padded.ravel(), np.zeros(6)])   # one spare zero row
-Wp, OH, OW = 6, 4, 4
+Wp, OH, OW = 4 + 1, 4, 4                         # rows of 4 pixels + a gap of p_w = 1 zero
+rows = np.zeros((1 + 4 + 1 + 1, Wp))             # p_h zero rows above and below, one spare row
+rows[1:5, 1:] = image                            # the gap is column 0: left of each row
+flat = rows.ravel()
 L = OH * Wp
 fig, axes = plt.subplots(1, 3, figsize=(10, 2.2))
 for ax, (i, j) in zip(axes, [(0, 0), (1, 1), (2, 2)]):

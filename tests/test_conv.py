@@ -109,6 +109,7 @@ CONV_CASES = [  # x shape, W shape, stride, padding
     ((2, 2, 5, 7), (3, 2, 2, 3), (2, 1), (1, 0)),  # non-square kernel, stride, padding
     ((2, 3, 5, 7), (2, 3, 3, 2), 1, (0, 1)),       # stride 1: non-square kernel and padding
     ((2, 2, 4, 4), (3, 2, 1, 1), 1, 0),            # 1x1 kernel
+    ((2, 2, 3, 1), (2, 2, 3, 5), 1, (1, 2)),       # map narrower than the kernel
     ((1, 2, 4, 5), (2, 2, 2, 2), 1, 2),            # padding >= kernel: im2col path only
 ]
 
@@ -161,6 +162,20 @@ def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, str
         results.append([y.numpy(), x.grad, w.grad, b.grad])
     for a, c in zip(*results):
         np.testing.assert_allclose(mr.backend.to_numpy(a), mr.backend.to_numpy(c), atol=1e-12)
+
+
+@pytest.mark.parametrize("in_hw, kernel, padding", [
+    ((6, 6), (3, 3), (1, 1)), ((5, 7), (3, 2), (0, 1)), ((3, 1), (3, 5), (1, 2)),
+    ((2, 2), (4, 4), (3, 3)), ((4, 4), (1, 1), (0, 0))])
+def test_shifted_windows_read_inside_each_map(in_hw, kernel, padding):
+    """The strided view reads no memory outside the scratch map it starts in
+    (as_strided does not check bounds; a read past the end is undefined, and
+    0·NaN from it would spoil the weight gradient)."""
+    windows = conv_module._ShiftedWindows(np.zeros((1, 1, *in_hw)), kernel, padding)
+    rows, Wp = windows._padded.shape[2:]
+    (kh, kw) = kernel
+    farthest = (kh - 1) * Wp + (kw - 1) + windows.length - 1     # offset (kh-1, kw-1), l = L-1
+    assert farthest < rows * Wp
 
 
 def test_shifted_and_im2col_paths_agree_in_float32(xp, monkeypatch):

@@ -47,16 +47,20 @@ batch 64, 64→64 channels, 32×32, 3×3; see benchmarks/bench_conv.py):
 The fast path for stride 1 ("shifted windows")
 ----------------------------------------------
 Every net in this project uses stride-1 convolutions, and for those conv2d
-builds the same GEMM with cheaper copies. Flatten each zero-padded map
-(Hp×Wp) into one row. Kernel offset (i, j) then reads one *contiguous* run
-of that row, starting at i·Wp + j, and output pixel (oh, ow) sits at
-position oh·Wp + ow of the run:
+builds the same GEMM with cheaper copies. Lay each map out in rows of width
+Wp = W + pw (the W pixels, then a gap of pw zeros; ph rows of zeros above
+and below) and flatten it into one row: pixel (h, w) is entry
+(h + ph)·Wp + (w + pw). One gap is both the right padding of a row and the
+left padding of the next, so a row needs pw zeros, not 2·pw. Kernel offset
+(i, j) then reads one *contiguous* run of that row, starting at i·Wp + j,
+and output pixel (oh, ow) sits at position oh·Wp + ow of the run:
 
     cols[n, (c, i, j), l] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
 
 so that Y = Wm @ cols is the output in (D, N, OH, Wp) layout. The
 positions with ow ≥ OW wrap into the next row: they are computed and dropped
-(2 of every Wp columns for a 3×3 "same" conv: 7 % extra work at 28×28). What
+(1 of every Wp columns for a 3×3 "same" conv: 3.6 % extra work at 28×28,
+14 % at 7×7; separate left and right padding would double that). What
 is gained: the copies are long contiguous runs (2-3× faster than the tap
 copies of ``im2col``), and one column buffer is reused for all blocks (a
 fresh one per block costs page faults). The
@@ -230,8 +234,9 @@ class _ShiftedWindows:
 
         cols[(c, i, j), (n, l)] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
 
-    where xflat is the zero-padded map (Hp×Wp) flattened into one row (see
-    the module docstring). All scratch memory (the padded block and the
+    where xflat is the map laid out in rows of width Wp = W + pw (a gap of pw
+    zeros after each row) and flattened into one row (see the module
+    docstring). All scratch memory (the padded block and the
     columns) is allocated once, for the largest block, and reused: fresh
     large arrays cost page faults on every call.
     """
@@ -239,23 +244,25 @@ class _ShiftedWindows:
     def __init__(self, x, kernel, padding):
         (_, C, H, W), (kh, kw), (ph, pw) = x.shape, kernel, padding
         self.kernel, self.padding, self.in_hw = kernel, padding, (H, W)
-        self.row_width = W + 2 * pw                            # Wp
+        self.row_width = Wp = W + pw                            # one shared gap of pw zeros
         self.out_hw = (H + 2 * ph - kh + 1, W + 2 * pw - kw + 1)
-        self.length = self.out_hw[0] * self.row_width          # L = OH·Wp
+        self.length = self.out_hw[0] * Wp                       # L = OH·Wp
         self.blocks = _sample_blocks(x, C * kh * kw * self.length * x.itemsize)
         self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
         xp = backend.get_array_module(x)
-        # One spare zero row at the bottom: room for the wrap-around tail of
-        # the last kernel offset's run. The border is zeroed once and only the
+        # Spare zero rows at the bottom: room for the wrap-around tail of the
+        # last kernel offset's run (kw - 1 entries: one row unless the map is
+        # narrower than the kernel). The border is zeroed once and only the
         # interior is overwritten, block after block.
-        self._padded = xp.zeros((largest, C, H + 2 * ph + 1, self.row_width), dtype=x.dtype)
+        spare_rows = -(-(kw - 1) // Wp)
+        self._padded = xp.zeros((largest, C, H + 2 * ph + spare_rows, Wp), dtype=x.dtype)
         self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
 
     def columns(self, x_block):
         (kh, kw), (ph, pw), (H, W) = self.kernel, self.padding, self.in_hw
         n, C = x_block.shape[:2]
         padded = self._padded[:n]
-        padded[:, :, ph:ph + H, pw:pw + W] = x_block
+        padded[:, :, ph:ph + H, pw:] = x_block                  # the gap is columns 0..pw-1
         xflat = padded.reshape(n, C, -1)
         cols = self._columns[:C * kh * kw * n * self.length].reshape(C, kh, kw, n, self.length)
         # cols[c, i, j, n, l] = xflat[n, c, i·Wp + j + l] is one strided view of
@@ -264,8 +271,9 @@ class _ShiftedWindows:
         #     cols[:, i, j] = xflat[:, :, i·Wp + j : i·Wp + j + L].transpose(1, 0, 2)
         # as one copy instead of kh·kw (on a GPU: one kernel launch instead of
         # kh·kw; on the CPU the speed is the same). Every index stays inside a
-        # flattened map thanks to the spare row: the largest, at i = kh-1,
-        # j = kw-1, l = L-1, is Hp·Wp + kw - 2 < (Hp + 1)·Wp entries.
+        # flattened map thanks to the spare rows: the largest, at i = kh-1,
+        # j = kw-1, l = L-1, is (H + 2·ph)·Wp + kw - 2, inside the
+        # (H + 2·ph + spare_rows)·Wp entries.
         s_n, s_c, s_pixel = xflat.strides
         windows = backend.get_array_module(x_block).lib.stride_tricks.as_strided(
             xflat, shape=cols.shape, strides=(s_c, self.row_width * s_pixel, s_pixel, s_n, s_pixel))
