@@ -147,6 +147,20 @@ def test_conv2d_skips_the_input_gradient_nobody_needs(xp):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_weight_gradient_is_the_same_without_the_input_gradient(xp, conv_path, stride):
+    """The first layer (input needs no gradient) computes dE/dW by another
+    route on the shifted-window path (from the columns of x, not of gy)."""
+    x_np, w_np = RNG.standard_normal((3, 2, 6, 5)), RNG.standard_normal((4, 2, 3, 3))
+    gy = RNG.standard_normal((3, 4, 6, 5) if stride == 1 else (3, 4, 3, 3))
+    grads = []
+    for need_x in (True, False):
+        x, w = t(xp, x_np, grad=need_x), t(xp, w_np)
+        F.conv2d(x, w, stride=stride, padding=1).backward(t(xp, gy, grad=False))
+        grads.append(mr.backend.to_numpy(w.grad))
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("block_bytes", [1, 10**9])
 def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, stride):
     """The batch is processed in blocks of samples; the block size changes speed only."""

@@ -69,7 +69,9 @@ gy padded by k-1-p, with each kernel flipped and the channel axes swapped
 
     dE/dx[n, c, h, w] = Σ_{d,i,j} gypad[n, d, h + i, w + j] · W[d, c, kh-1-i, kw-1-j]
 
-so no col2im is needed either. This computes exactly the im2col/col2im
+so no col2im is needed either, and the columns of gypad also give dE/dW
+(``_shifted_backward``): one column matrix per block in the backward pass,
+not two. This computes exactly the im2col/col2im
 formulas above (the tests compare the two paths), which still run for
 strided convolutions and for padding ≥ kernel size.
 
@@ -302,24 +304,76 @@ def _shifted_conv(x, W, padding, b=None):
     return y
 
 
+def _in_window_order(windows, a, buffer):
+    """A block a (n, C, OH, OW) as the (C, n·OH·Wp) matrix whose columns line
+    up with ``windows``' column matrix: zero at the wrap-around positions
+    (those columns hold real pixels, which must not contribute)."""
+    n, C, OH, OW = a.shape
+    Wp = windows.row_width
+    laid_out = buffer[:C * n * OH * Wp].reshape(C, n, OH, Wp)
+    laid_out[..., :OW] = a.transpose(1, 0, 2, 3)
+    laid_out[..., OW:] = 0
+    return laid_out.reshape(C, n * OH * Wp)
+
+
 def _shifted_weight_grad(x, gy, W_shape, padding):
-    """dE/dW = G @ colsᵀ for a stride-1 conv, with G = gy in the (D, n·OH·Wp)
-    order of the columns and zeros at the wrap-around columns (those columns
-    hold real pixels in cols, and must not contribute)."""
+    """dE/dW = G @ colsᵀ for a stride-1 conv, from the columns of x.
+
+    Used when x needs no gradient (the first layer): then the columns of x
+    are the only ones built, and they are the smaller kind (C·kh·kw rows).
+    """
     D, C, kh, kw = W_shape
     windows = _ShiftedWindows(x, (kh, kw), padding)
-    (OH, OW), Wp = windows.out_hw, windows.row_width
     xp = backend.get_array_module(x)
-    g_buffer = xp.empty(D * windows.largest * OH * Wp, dtype=gy.dtype)
+    g_buffer = xp.empty(D * windows.largest * windows.length, dtype=gy.dtype)
     gW = xp.zeros((D, C * kh * kw), dtype=x.dtype)
     for start, stop in windows.blocks:
-        g = g_buffer[:D * (stop - start) * OH * Wp].reshape(D, stop - start, OH, Wp)
-        g[..., :OW] = gy[start:stop].transpose(1, 0, 2, 3)
-        g[..., OW:] = 0
+        g = _in_window_order(windows, gy[start:stop], g_buffer)
         # gW += G @ colsᵀ, computed as its transpose cols @ Gᵀ: the same
         # products, but in this shape OpenBLAS runs 1.2-1.5× faster (measured).
-        gW += (windows.columns(x[start:stop]) @ g.reshape(D, -1).T).T
+        gW += (windows.columns(x[start:stop]) @ g.T).T
     return gW.reshape(W_shape)
+
+
+def _shifted_backward(x, W, gy, padding, need_W):
+    """dE/dx, and dE/dW when ``need_W``, of a stride-1 conv from one column
+    matrix of gy per block.
+
+    dE/dx is the stride-1 convolution of gy (padded by q = k-1-p) with the
+    flipped kernels W' (module docstring): per block, dX = W'm @ colsgy. The
+    same columns give dE/dW, because the weight gradient is also a
+    correlation of x with padded gy (docs/derivations/conv.md):
+
+        dE/dW[d, c, kh-1-i, kw-1-j] = Σ_{n,h,w} x[n, c, h, w] · gypad[n, d, h + i, w + j]
+                                    = (colsgy @ Xᵀ)[(d, i, j), c]
+
+    with X = x in the columns' order. So the backward pass builds one column
+    matrix per block instead of two (those of gy here, and those of x for
+    G @ colsᵀ), and its second GEMM reads the columns while they are still
+    in cache: the backward pass of a 3×3 layer got 1.1-1.2× faster on a
+    2-core CPU (measured back to back, 64×32×28² to 64×64×7²).
+    """
+    D, C, kh, kw = W.shape
+    (ph, pw) = padding
+    windows = _ShiftedWindows(gy, (kh, kw), (kh - 1 - ph, kw - 1 - pw))
+    (H, Wd), Wp = windows.out_hw, windows.row_width
+    xp = backend.get_array_module(x)
+    flipped = _flipped_kernels(W).reshape(C, D * kh * kw)
+    gx = xp.empty(x.shape, dtype=x.dtype)
+    if need_W:
+        x_buffer = xp.empty(C * windows.largest * windows.length, dtype=x.dtype)
+        gW_flipped = xp.zeros((D * kh * kw, C), dtype=W.dtype)
+    for start, stop in windows.blocks:
+        cols = windows.columns(gy[start:stop])                 # (D·kh·kw, n·L)
+        gx_block = (flipped @ cols).reshape(C, stop - start, H, Wp)
+        gx[start:stop] = gx_block[..., :Wd].transpose(1, 0, 2, 3)
+        if need_W:
+            gW_flipped += cols @ _in_window_order(windows, x[start:stop], x_buffer).T
+    if not need_W:
+        return gx, None
+    # Undo the flip: row (d, i, j) of gW_flipped is gW[d, :, kh-1-i, kw-1-j].
+    gW = gW_flipped.reshape(D, kh, kw, C).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1]
+    return gx, xp.ascontiguousarray(gW)
 
 
 def _flipped_kernels(W):
@@ -344,7 +398,8 @@ class Conv2d(Function):
     Only the input is saved; backward recomputes its columns. The batch is
     processed in blocks of samples. Stride-1 convolutions take the
     shifted-window fast path, which computes the same formulas with cheaper
-    copies and dE/dx as a convolution with flipped kernels (module docstring).
+    copies, dE/dx as a convolution of gy with flipped kernels, and dE/dW
+    from that convolution's columns (module docstring, _shifted_backward).
     """
 
     def forward(self, x, W, b=None):
@@ -358,12 +413,11 @@ class Conv2d(Function):
         x, W = self.saved
         need_x, need_W = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         need_b = len(self.inputs) > 2 and self.inputs[2].requires_grad
-        if self.shifted:
-            (kh, kw), (ph, pw) = W.shape[2:], self.padding
-            # need_x is False for the first layer, whose input is the data.
-            gx = _shifted_conv(gy, _flipped_kernels(W), (kh - 1 - ph, kw - 1 - pw)) \
-                if need_x else None
-            gW = _shifted_weight_grad(x, gy, W.shape, self.padding) if need_W else None
+        if self.shifted and need_x:
+            gx, gW = _shifted_backward(x, W, gy, self.padding, need_W)
+        elif self.shifted:
+            # The first layer: its input is the data, which needs no gradient.
+            gx, gW = None, _shifted_weight_grad(x, gy, W.shape, self.padding) if need_W else None
         else:
             gx, gW = self._im2col_backward(x, W, gy, need_x, need_W)
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
