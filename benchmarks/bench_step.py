@@ -53,6 +53,20 @@ def layer_plan(net):
 
 
 def peak_rss_mb():
+    """Peak resident memory of this process, MB.
+
+    Linux's VmHWM starts afresh with each program. ru_maxrss does not: it is
+    inherited across fork and exec, so a child started by a parent that had
+    imported PyTorch would report the parent's peak and no growth at all
+    (the bug this replaced). ru_maxrss is only the fallback off Linux.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024          # kB
+    except OSError:
+        pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -194,11 +208,10 @@ def _combine(results, batch, key):
 
 
 def torch_available():
-    try:
-        import torch  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    """Whether PyTorch is installed, without importing it here (the children
+    import it; this process stays small)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def main():

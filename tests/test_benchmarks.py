@@ -1,0 +1,36 @@
+"""The benchmark scripts' own measuring tools (the timings themselves are not tested)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import bench_step  # noqa: E402
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(),
+                                reason="VmHWM is read from /proc (Linux)")
+
+
+@linux_only
+def test_peak_memory_sees_what_this_process_touches():
+    before = bench_step.peak_rss_mb()
+    block = np.ones(64 * 2**20 // 8)             # 64 MB, written (so resident)
+    assert bench_step.peak_rss_mb() - before > 50
+    del block
+
+
+@linux_only
+def test_a_child_does_not_inherit_its_parents_peak_memory():
+    """bench_step measures each framework in a child process; the child's peak
+    must be its own, not the parent's (ru_maxrss is inherited across exec)."""
+    block = np.ones(300 * 2**20 // 8)            # the parent peaks at > 300 MB
+    child = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); "
+         "import bench_step; print(bench_step.peak_rss_mb())"],
+        capture_output=True, text=True, check=True)
+    del block
+    assert float(child.stdout) < 200
