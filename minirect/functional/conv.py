@@ -519,14 +519,18 @@ class MaxPool2d(Function):
         _pool_setup(self, x, "max_pool2d")
         (kh, kw), (ph, pw) = self.kernel, self.padding
         xpad = _pad(x, ph, pw, value=-float("inf"))
-        y = _tap(xpad, 0, 0, self.out_hw, self.stride).copy()
-        winner = self.xp.zeros(y.shape, dtype="uint8" if kh * kw < 256 else "int32")
-        for i in range(kh):
-            for j in range(kw):
-                tap = _tap(xpad, i, j, self.out_hw, self.stride)
-                better = tap > y                          # strict: first max wins ties
-                self.xp.copyto(y, tap, where=better)
-                self.xp.copyto(winner, i * kw + j, where=better)
+        taps = [_tap(xpad, i, j, self.out_hw, self.stride) for i in range(kh) for j in range(kw)]
+        y = taps[0].copy()
+        for tap in taps[1:]:
+            self.xp.maximum(y, tap, out=y)
+        # The winner is the first offset k (row-major) whose tap equals the
+        # max. Going backwards from the last offset, each k that matches
+        # overwrites the winner, so the first match is the one left. The
+        # overwrite is arithmetic, winner -= [tap == y] · (winner - k), as
+        # winner > k at that point; a masked copy is several times slower.
+        winner = self.xp.full(y.shape, len(taps) - 1, dtype="uint8" if len(taps) < 256 else "int32")
+        for k in range(len(taps) - 2, -1, -1):
+            winner -= (taps[k] == y) * (winner - k)
         self.save_for_backward(winner)
         return y
 
