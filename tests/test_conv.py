@@ -161,7 +161,7 @@ def test_conv2d_weight_gradient_is_the_same_without_the_input_gradient(xp, conv_
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("block_bytes", [1, 10**9])
+@pytest.mark.parametrize("block_bytes", [1, 25_000, 10**9])   # 25 kB: blocks of 2, 2, 1
 def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, stride):
     """The batch is processed in blocks of samples; the block size changes speed only."""
     x_np, w_np = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))

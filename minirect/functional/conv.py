@@ -304,15 +304,22 @@ def _shifted_conv(x, W, padding, b=None):
     return y
 
 
+def _window_order_buffer(windows, channels, xp, dtype):
+    """Scratch for ``_in_window_order``, zeroed once: the wrap-around
+    positions sit at the same places mod Wp whatever the block's size, and
+    only the others are ever written, so they stay zero."""
+    return xp.zeros(channels * windows.largest * windows.length, dtype=dtype)
+
+
 def _in_window_order(windows, a, buffer):
     """A block a (n, C, OH, OW) as the (C, n·OH·Wp) matrix whose columns line
     up with ``windows``' column matrix: zero at the wrap-around positions
-    (those columns hold real pixels, which must not contribute)."""
+    (those columns hold real pixels, which must not contribute). ``buffer``
+    comes from ``_window_order_buffer``."""
     n, C, OH, OW = a.shape
     Wp = windows.row_width
     laid_out = buffer[:C * n * OH * Wp].reshape(C, n, OH, Wp)
     laid_out[..., :OW] = a.transpose(1, 0, 2, 3)
-    laid_out[..., OW:] = 0
     return laid_out.reshape(C, n * OH * Wp)
 
 
@@ -325,7 +332,7 @@ def _shifted_weight_grad(x, gy, W_shape, padding):
     D, C, kh, kw = W_shape
     windows = _ShiftedWindows(x, (kh, kw), padding)
     xp = backend.get_array_module(x)
-    g_buffer = xp.empty(D * windows.largest * windows.length, dtype=gy.dtype)
+    g_buffer = _window_order_buffer(windows, D, xp, gy.dtype)
     gW = xp.zeros((D, C * kh * kw), dtype=x.dtype)
     for start, stop in windows.blocks:
         g = _in_window_order(windows, gy[start:stop], g_buffer)
@@ -361,7 +368,7 @@ def _shifted_backward(x, W, gy, padding, need_W):
     flipped = _flipped_kernels(W).reshape(C, D * kh * kw)
     gx = xp.empty(x.shape, dtype=x.dtype)
     if need_W:
-        x_buffer = xp.empty(C * windows.largest * windows.length, dtype=x.dtype)
+        x_buffer = _window_order_buffer(windows, C, xp, x.dtype)
         gW_flipped = xp.zeros((D * kh * kw, C), dtype=W.dtype)
     for start, stop in windows.blocks:
         cols = windows.columns(gy[start:stop])                 # (D·kh·kw, n·L)
