@@ -191,7 +191,11 @@ def child(args):
 def measure(framework, net, device, steps, warmup, threads):
     cmd = [sys.executable, __file__, "--child", framework, "--net", net, "--device", device,
            "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
-    env = dict(os.environ)
+    # Both frameworks get the same number of threads: PyTorch through
+    # set_num_threads in the child, NumPy's BLAS through these variables
+    # (read when the library loads).
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -220,7 +224,9 @@ def main():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="CPU threads for both frameworks (default: all cores). With 1 the "
+                        "ratio does not depend on how the machine shares its cores")
     p.add_argument("--rounds", type=int, default=3,
                    help="alternating minirect/PyTorch measurements per net (default 3)")
     p.add_argument("--json", help="also write the results to this file")
