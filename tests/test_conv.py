@@ -289,6 +289,13 @@ def test_ties_send_the_gradient_to_the_first_maximum(xp):
         assert x.grad.tolist() == [[[[1.0, 0.0], [0.0, 0.0]]]]
 
 
+def test_max_pool_passes_nan_on_as_pytorch_does(xp):
+    """A NaN anywhere in a window makes its maximum NaN (so divergence shows)."""
+    x = np.array([[[[1.0, np.nan, 0.0, 1.0], [0.5, 2.0, 3.0, 1.0]]]])
+    y = F.max_pool2d(t(xp, x, grad=False), 2).numpy()
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 0, 1] == 3.0
+
+
 def test_spp_matches_the_papers_windows_when_n_divides_the_map(xp):
     """Window ceil(H/n) and stride floor(H/n) (SPP-net) = max pooling with k = H/n."""
     x = t(xp, distinct((2, 3, 12, 12)), grad=False)
