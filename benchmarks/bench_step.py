@@ -7,6 +7,12 @@ ReLU, 2×2 max pooling between stages, fc 256-256-classes):
 * ``30``    batch 64, 1×28×28: conv1 + 9/9/8 convs, same widths
 * ``cifar`` batch 128, 3×32×32: the 22-layer layout at 32/16/8
 
+and one layer, so that a single command prints the whole table:
+
+* ``conv``  batch 64, 64→64 channels, 32×32, 3×3, padding 1: forward +
+  backward (dx, dW, db) of one conv layer, no optimizer. bench_conv.py times
+  the same layer in one process and adds the machine's GEMM rate.
+
 Each framework runs in its own subprocess so that peak memory (the growth of
 the process's max RSS from just before the first step, i.e. beyond the model
 and the batch) is measured separately. Prints median time per step, images/s, peak memory and
@@ -36,6 +42,8 @@ NETS = {
     "30": dict(batch=64, channels=1, size=28, stages=(9, 9, 8), widths=(32, 32, 64, 64)),
     "cifar": dict(batch=128, channels=3, size=32, stages=(6, 6, 6), widths=(32, 32, 64, 64)),
 }
+LAYERS = {"conv": dict(batch=64, channels=64, size=32, out_channels=64)}
+BENCHMARKS = {**LAYERS, **NETS}
 
 
 def layer_plan(net):
@@ -114,6 +122,14 @@ def build_torch(net, device):
     return model, opt, x, y
 
 
+def layer_inputs(spec, rng):
+    """x (N, C, H, W) and the output gradient gy (N, D, H, W) of a LAYERS entry, float32."""
+    import numpy as np
+    n, c, d, size = spec["batch"], spec["channels"], spec["out_channels"], spec["size"]
+    return (rng.standard_normal((n, c, size, size), dtype=np.float32),
+            rng.standard_normal((n, d, size, size), dtype=np.float32))
+
+
 def torch_synchronize(device):
     if device == "cuda":
         import torch
@@ -124,6 +140,8 @@ def run_minirect(net, device, steps, warmup):
     import minirect as mr
     import minirect.functional as F
 
+    if "out_channels" in net:
+        return _run_minirect_layer(net, device, steps, warmup)
     model, opt, x, y = build_minirect(net, device)
 
     def step():
@@ -136,9 +154,50 @@ def run_minirect(net, device, steps, warmup):
     return _time(step, steps, warmup, device)
 
 
+def _run_minirect_layer(spec, device, steps, warmup):
+    import numpy as np
+
+    import minirect as mr
+    from minirect import nn
+
+    mr.seed(0)
+    layer = nn.Conv2d(spec["channels"], spec["out_channels"], 3, padding=1).to(device)
+    x_np, gy_np = layer_inputs(spec, np.random.default_rng(0))
+    x = mr.tensor(x_np, device=device, requires_grad=True)
+    gy = mr.tensor(gy_np, device=device)
+
+    def step():
+        layer.zero_grad()
+        x.zero_grad()
+        layer(x).backward(gy)
+        mr.backend.synchronize()
+
+    return _time(step, steps, warmup, device)
+
+
+def _run_torch_layer(spec, device, steps, warmup):
+    import numpy as np
+    import torch
+
+    layer = torch.nn.Conv2d(spec["channels"], spec["out_channels"], 3, padding=1).to(device)
+    x_np, gy_np = layer_inputs(spec, np.random.default_rng(0))
+    x = torch.from_numpy(x_np).to(device).requires_grad_()
+    gy = torch.from_numpy(gy_np).to(device)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        layer(x).backward(gy)
+        torch_synchronize(device)
+
+    return _time(step, steps, warmup, device, torch_cuda=device == "cuda")
+
+
 def run_torch(net, device, steps, warmup):
     import torch
 
+    if "out_channels" in net:
+        return _run_torch_layer(net, device, steps, warmup)
     model, opt, x, y = build_torch(net, device)
 
     def step():
@@ -178,7 +237,7 @@ def _time(step, steps, warmup, device, torch_cuda=False):
 
 
 def child(args):
-    net = NETS[args.net]
+    net = BENCHMARKS[args.net]
     runner = run_minirect if args.framework == "minirect" else run_torch
     if args.framework == "torch":
         import torch
@@ -220,7 +279,8 @@ def torch_available():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--nets", nargs="+", default=list(BENCHMARKS), choices=list(BENCHMARKS),
+                   help="what to time (default: all): the conv layer and the three nets")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
@@ -251,7 +311,7 @@ def main():
             for name in (frameworks if r % 2 == 0 else frameworks[::-1]):
                 rounds[name].append(measure(name, net, args.device, args.steps, args.warmup,
                                             args.threads))
-        combined = {name: _combine(results, NETS[net]["batch"], key)
+        combined = {name: _combine(results, BENCHMARKS[net]["batch"], key)
                     for name, results in rounds.items()}
         mine, ref = combined["minirect"], combined.get("torch")
         ratios = [m["median_s"] / t["median_s"] for m, t in zip(rounds["minirect"], rounds["torch"])] \

@@ -137,7 +137,7 @@ def launch_floor(device, repeats=2000):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--net", default="22", choices=list(NETS))
+    p.add_argument("--net", default="22", choices=list(NETS))   # nets only: a step with SGD
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--steps", type=int, default=10)
     args = p.parse_args()

@@ -10,7 +10,7 @@ timeout 150 python -m pytest -q -m "not slow" -p no:cacheprovider tests > "$OUT/
 echo "== parity, host copies, step time =="
 timeout 50 python benchmarks/gpu_checks.py 2>&1 | tee "$OUT/gpu_checks.log"
 echo "== training steps vs PyTorch CUDA =="
-timeout 80 python benchmarks/bench_step.py --device cuda --steps 10 --warmup 3 --json "$OUT/bench_step_gpu.json" 2>&1 | tee "$OUT/bench_step_gpu.log"
+timeout 120 python benchmarks/bench_step.py --device cuda --steps 10 --warmup 3 --rounds 2 --json "$OUT/bench_step_gpu.json" 2>&1 | tee "$OUT/bench_step_gpu.log"
 echo "== conv vs PyTorch CUDA =="
 timeout 30 python benchmarks/bench_conv.py --device cuda 2>&1 | tee "$OUT/bench_conv_gpu.log"
 if [ -d "${GPU_DATA:-.gpu_data}/mnist" ]; then

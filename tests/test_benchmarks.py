@@ -34,3 +34,12 @@ def test_a_child_does_not_inherit_its_parents_peak_memory():
         capture_output=True, text=True, check=True)
     del block
     assert float(child.stdout) < 200
+
+
+def test_the_conv_layer_entry_times_forward_and_backward():
+    """bench_step's one-layer row runs in its child process and reports a time
+    and its own memory (the layer's columns and gradients: a few MB at least)."""
+    result = bench_step.measure("minirect", "conv", "cpu", steps=1, warmup=0, threads=1)
+    assert result["median_s"] > 0 and result["images_per_s"] > 0
+    if Path("/proc/self/status").exists():
+        assert result["peak_rss_growth_mb"] > 5
