@@ -130,6 +130,36 @@ def layer_inputs(spec, rng):
             rng.standard_normal((n, d, size, size), dtype=np.float32))
 
 
+def layer_flops(spec):
+    """Flops of forward + backward: three GEMMs of 2·N·D·H·W·C·3·3 each."""
+    return 3 * 2 * spec["batch"] * spec["out_channels"] * spec["size"] ** 2 * spec["channels"] * 9
+
+
+def gemm_gflops(device, n=2048, reps=5):
+    """The machine's float32 GEMM rate on minirect's backend: one n×n matmul."""
+    import numpy as np
+
+    from minirect import backend
+    xp = backend.module_for(device)
+    a = xp.asarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    times = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        a @ a
+        backend.synchronize(xp)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times[1:]) / 1e9
+
+
+def torch_true_float32():
+    """Turn TF32 off in PyTorch. On NVIDIA GPUs PyTorch convolves float32
+    with TF32 tensor cores by default (10-bit mantissas); minirect computes
+    in true float32, so the comparison needs PyTorch to do the same."""
+    import torch
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def torch_synchronize(device):
     if device == "cuda":
         import torch
@@ -172,7 +202,9 @@ def _run_minirect_layer(spec, device, steps, warmup):
         layer(x).backward(gy)
         mr.backend.synchronize()
 
-    return _time(step, steps, warmup, device)
+    result = _time(step, steps, warmup, device)
+    result["gemm_gflops"] = gemm_gflops(device)      # same process, same threads
+    return result
 
 
 def _run_torch_layer(spec, device, steps, warmup):
@@ -242,6 +274,7 @@ def child(args):
     if args.framework == "torch":
         import torch
         torch.set_num_threads(args.threads)
+        torch_true_float32()
     result = runner(net, args.device, args.steps, args.warmup)
     result["images_per_s"] = net["batch"] / result["median_s"]
     print("RESULT " + json.dumps(result))
@@ -313,6 +346,11 @@ def main():
                                             args.threads))
         combined = {name: _combine(results, BENCHMARKS[net]["batch"], key)
                     for name, results in rounds.items()}
+        if net in LAYERS:           # the share of the machine's GEMM rate, printed below the rows
+            gemm = max(r["gemm_gflops"] for r in rounds["minirect"])
+            for r in combined.values():
+                r["gflops"] = layer_flops(LAYERS[net]) / r["median_s"] / 1e9
+                r["gemm_share"] = r["gflops"] / gemm
         mine, ref = combined["minirect"], combined.get("torch")
         ratios = [m["median_s"] / t["median_s"] for m, t in zip(rounds["minirect"], rounds["torch"])] \
             if ref else []
@@ -324,6 +362,10 @@ def main():
                 spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
                 line += f"{statistics.median(ratios):>6.2f} {spread:>12} {mem_ratio:>9.2f}"
             print(line)
+        if net in LAYERS:
+            print(f"{'':>6} GEMM rate (float32 2048x2048 matmul) {gemm:.0f} GFLOP/s; the layer: "
+                  + ", ".join(f"{name} {r['gflops']:.0f} GFLOP/s ({100 * r['gemm_share']:.0f}%)"
+                              for name, r in combined.items()))
         rows.append({"net": net, "device": args.device, "minirect": mine, "torch": ref,
                      "ratios": ratios, "rounds": rounds})
     if args.json:

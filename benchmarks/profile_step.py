@@ -22,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_step import NETS, build_minirect, build_torch, torch_synchronize  # noqa: E402
+from bench_step import (NETS, build_minirect, build_torch, torch_synchronize,  # noqa: E402
+                        torch_true_float32)
 
 
 def time_phases(forward, backward, sgd, sync, steps):
@@ -63,6 +64,7 @@ def phases_minirect(net, device, steps):
 def phases_torch(net, device, steps):
     import torch
 
+    torch_true_float32()
     model, opt, x, y = build_torch(net, device)
 
     def backward(loss):
