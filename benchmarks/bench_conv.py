@@ -43,6 +43,15 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
+# Seconds of rest before each timed step. After a call, OpenBLAS's worker
+# threads keep spinning for about 0.1 s waiting for more work, and on a
+# 2-core machine they take the cores from whatever runs next: a PyTorch conv
+# step timed right after a NumPy GEMM took 1.5x as long (164-175 ms against
+# 110-115 ms). Both frameworks share this process, so each step starts after
+# the other's threads have gone to sleep.
+REST_S = 0.3
+
+
 def median_times(steps: dict, sync, reps: int, warmup: int) -> dict:
     """Median seconds of each step; the steps take turns, so that a load that
     comes and goes on a shared machine hits all of them alike."""
@@ -53,6 +62,7 @@ def median_times(steps: dict, sync, reps: int, warmup: int) -> dict:
     times = {name: [] for name in steps}
     for _ in range(reps):
         for name, step in steps.items():
+            time.sleep(REST_S)
             start = time.perf_counter()
             step()
             sync()               # GPU work is asynchronous: wait before reading the clock
