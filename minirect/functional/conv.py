@@ -261,7 +261,7 @@ class _ShiftedWindows:
         self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
 
     def columns(self, x_block):
-        (kh, kw), (ph, pw), (H, W) = self.kernel, self.padding, self.in_hw
+        (kh, kw), (ph, pw), (H, _) = self.kernel, self.padding, self.in_hw
         n, C = x_block.shape[:2]
         padded = self._padded[:n]
         padded[:, :, ph:ph + H, pw:] = x_block                  # the gap is columns 0..pw-1
