@@ -48,13 +48,15 @@ def blas_threads() -> int:
 # 2-core machine they take the cores from whatever runs next: a PyTorch conv
 # step timed right after a NumPy GEMM took 1.5x as long (164-175 ms against
 # 110-115 ms). Both frameworks share this process, so each step starts after
-# the other's threads have gone to sleep.
+# the other's threads have gone to sleep. Not on a GPU: there a pause would
+# let the clocks drop before a 1-2 ms step.
 REST_S = 0.3
 
 
-def median_times(steps: dict, sync, reps: int, warmup: int) -> dict:
+def median_times(steps: dict, sync, reps: int, warmup: int, rest_s: float = 0.0) -> dict:
     """Median seconds of each step; the steps take turns, so that a load that
-    comes and goes on a shared machine hits all of them alike."""
+    comes and goes on a shared machine hits all of them alike. ``rest_s``:
+    a pause before each timed step (REST_S on the CPU)."""
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -62,7 +64,7 @@ def median_times(steps: dict, sync, reps: int, warmup: int) -> dict:
     times = {name: [] for name in steps}
     for _ in range(reps):
         for name, step in steps.items():
-            time.sleep(REST_S)
+            time.sleep(rest_s)
             start = time.perf_counter()
             step()
             sync()               # GPU work is asynchronous: wait before reading the clock
@@ -175,7 +177,8 @@ def main(argv=None):
     step = torch_step(args, x, w, b, gy)
     if step is not None:
         steps["torch"] = step
-    medians = median_times(steps, lambda: synchronize(args.device), args.reps, args.warmup)
+    medians = median_times(steps, lambda: synchronize(args.device), args.reps, args.warmup,
+                           rest_s=REST_S if args.device == "cpu" else 0.0)
     t_mr, t_torch = medians["minirect"], medians.get("torch")
 
     def rate(seconds):

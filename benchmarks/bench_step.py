@@ -76,7 +76,8 @@ def peak_rss_mb():
     except OSError:
         pass
     import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024    # bytes there, kB elsewhere
 
 
 def build_minirect(net, device):
@@ -317,9 +318,11 @@ def main():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="CPU threads for both frameworks (default: all cores). With 1 the "
-                        "ratio does not depend on how the machine shares its cores")
+    p.add_argument("--threads", type=int,
+                   default=int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count())),
+                   help="CPU threads for both frameworks (default: $OPENBLAS_NUM_THREADS if set, "
+                        "else all cores). With 1 the ratio does not depend on how the machine "
+                        "shares its cores")
     p.add_argument("--rounds", type=int, default=3,
                    help="alternating minirect/PyTorch measurements per net (default 3)")
     p.add_argument("--json", help="also write the results to this file")

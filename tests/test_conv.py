@@ -161,7 +161,7 @@ def test_conv2d_weight_gradient_is_the_same_without_the_input_gradient(xp, conv_
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("block_bytes", [1, 25_000, 10**9])   # 25 kB: blocks of 2, 2, 1
+@pytest.mark.parametrize("block_bytes", [1, 25_000, 10**9])   # 25 kB: blocks of 2, 2, 1 (stride 1)
 def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, stride):
     """The batch is processed in blocks of samples; the block size changes speed only."""
     x_np, w_np = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
@@ -190,6 +190,25 @@ def test_shifted_windows_read_inside_each_map(in_hw, kernel, padding):
     (kh, kw) = kernel
     farthest = (kh - 1) * Wp + (kw - 1) + windows.length - 1     # offset (kh-1, kw-1), l = L-1
     assert farthest < rows * Wp
+
+
+@pytest.mark.parametrize("need_x, need_W", [(True, False), (False, True)])
+def test_conv2d_partial_gradients_on_uneven_blocks_match_the_plain_path(xp, monkeypatch,
+                                                                        need_x, need_W):
+    """Frozen weights (dx only) and the first layer (dW only) over blocks of
+    2, 2 and 1 samples give what the im2col path gives."""
+    x_np, w_np = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
+    gy = RNG.standard_normal((5, 4, 6, 6))
+    monkeypatch.setattr(conv_module, "CPU_BLOCK_BYTES", 25_000)
+    monkeypatch.setattr(conv_module, "GPU_BLOCK_BYTES", 25_000)
+    grads = []
+    for shifted in (True, False):
+        monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", shifted)
+        x, w = t(xp, x_np, grad=need_x), t(xp, w_np, grad=need_W)
+        F.conv2d(x, w, padding=1).backward(t(xp, gy, grad=False))
+        grads.append(mr.backend.to_numpy(x.grad if need_x else w.grad))
+        assert (w.grad is None) == (not need_W) and (x.grad is None) == (not need_x)
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
 
 
 def test_shifted_and_im2col_paths_agree_in_float32(xp, monkeypatch):
@@ -287,6 +306,13 @@ def test_ties_send_the_gradient_to_the_first_maximum(xp):
         x = t(xp, np.zeros((1, 1, 2, 2)))
         pool(x).sum().backward()
         assert x.grad.tolist() == [[[[1.0, 0.0], [0.0, 0.0]]]]
+
+
+def test_ties_away_from_the_first_offset(xp):
+    """The first maximal offset in row-major order wins, wherever it is."""
+    x = t(xp, np.array([[[[0.0, 5.0], [5.0, 1.0]]]]))
+    F.max_pool2d(x, 2).sum().backward()
+    assert x.grad.tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
 
 
 def test_max_pool_passes_nan_on_as_pytorch_does(xp):

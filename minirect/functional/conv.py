@@ -253,9 +253,9 @@ class _ShiftedWindows:
         self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
         xp = backend.get_array_module(x)
         # Spare zero rows at the bottom: room for the wrap-around tail of the
-        # last kernel offset's run (kw - 1 entries: one row unless the map is
-        # narrower than the kernel). The border is zeroed once and only the
-        # interior is overwritten, block after block.
+        # last kernel offset's run (kw - 1 entries past the padded map: none
+        # for kw = 1, one row unless Wp < kw - 1). The border is zeroed once
+        # and only the interior is overwritten, block after block.
         spare_rows = -(-(kw - 1) // Wp)
         self._padded = xp.zeros((largest, C, H + 2 * ph + spare_rows, Wp), dtype=x.dtype)
         self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
@@ -327,7 +327,8 @@ def _shifted_weight_grad(x, gy, W_shape, padding):
     """dE/dW = G @ colsᵀ for a stride-1 conv, from the columns of x.
 
     Used when x needs no gradient (the first layer): then the columns of x
-    are the only ones built, and they are the smaller kind (C·kh·kw rows).
+    are the only ones built, and usually the smaller kind (C·kh·kw rows,
+    against D·kh·kw for gy's; a first layer has few input channels).
     """
     D, C, kh, kw = W_shape
     windows = _ShiftedWindows(x, (kh, kw), padding)
@@ -535,6 +536,8 @@ class MaxPool2d(Function):
         # overwrites the winner, so the first match is the one left. The
         # overwrite is arithmetic, winner -= [tap == y] · (winner - k), as
         # winner > k at that point; a masked copy is several times slower.
+        # A window holding a NaN has y = NaN, which nothing equals: its
+        # winner stays the last offset (the net has diverged anyway).
         winner = self.xp.full(y.shape, len(taps) - 1, dtype="uint8" if len(taps) < 256 else "int32")
         for k in range(len(taps) - 2, -1, -1):
             winner -= (taps[k] == y) * (winner - k)
