@@ -41,21 +41,23 @@ batch 64, 64→64 channels, 32×32, 3×3; see benchmarks/bench_conv.py):
   fwd+bwd got about 1.45× faster (≈170 ms instead of ≈250 ms). On a GPU one
   big GEMM is best (H200: 1.6 ms, against 3.5 ms in 64 MB blocks), so the
   block there is as large as a memory cap allows (usually the whole batch).
-* The backward pass recomputes the columns from the saved input instead of
-  saving them: 9× less memory per 3×3 layer for about 6% more time.
+* The backward pass rebuilds columns instead of saving the forward's: 9×
+  less memory per 3×3 layer for about 6% more time. (The im2col path
+  rebuilds those of the input; the stride-1 path below builds those of gy.)
 
 The fast path for stride 1 ("shifted windows")
 ----------------------------------------------
-Every net in this project uses stride-1 convolutions, and for those conv2d
-builds the same GEMM with cheaper copies. Lay each map out in rows of width
-Wp = W + pw (the W pixels, then a gap of pw zeros; ph rows of zeros above
-and below) and flatten it into one row: pixel (h, w) is entry
+Every stage convolution in this project's nets has stride 1 (only the 7×7/2
+conv1 of the large-input models has not), and for those conv2d builds the
+same GEMM with cheaper copies. Lay each map out in rows of width Wp = W + pw
+(a gap of pw zeros, then the W pixels; ph rows of zeros above and below)
+and flatten it into one row: pixel (h, w) is entry
 (h + ph)·Wp + (w + pw). One gap is both the right padding of a row and the
 left padding of the next, so a row needs pw zeros, not 2·pw. Kernel offset
 (i, j) then reads one *contiguous* run of that row, starting at i·Wp + j,
 and output pixel (oh, ow) sits at position oh·Wp + ow of the run:
 
-    cols[n, (c, i, j), l] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
+    cols[(c, i, j), (n, l)] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
 
 so that Y = Wm @ cols is the output in (D, N, OH, Wp) layout. The
 positions with ow ≥ OW wrap into the next row: they are computed and dropped
@@ -70,8 +72,9 @@ gy padded by k-1-p, with each kernel flipped and the channel axes swapped
     dE/dx[n, c, h, w] = Σ_{d,i,j} gypad[n, d, h + i, w + j] · W[d, c, kh-1-i, kw-1-j]
 
 so no col2im is needed either, and the columns of gypad also give dE/dW
-(``_shifted_backward``): one column matrix per block in the backward pass,
-not two. This computes exactly the im2col/col2im
+(``Conv2d._shifted_backward``): one column matrix per block in the backward
+pass, not two. All three products run in one block loop,
+``_shifted_pass``. This computes exactly the im2col/col2im
 formulas above (the tests compare the two paths), which still run for
 strided convolutions and for padding ≥ kernel size.
 
@@ -237,10 +240,11 @@ class _ShiftedWindows:
         cols[(c, i, j), (n, l)] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
 
     where xflat is the map laid out in rows of width Wp = W + pw (a gap of pw
-    zeros after each row) and flattened into one row (see the module
-    docstring). All scratch memory (the padded block and the
-    columns) is allocated once, for the largest block, and reused: fresh
-    large arrays cost page faults on every call.
+    zeros, then the row's pixels) and flattened into one row (see the module
+    docstring). ``in_window_order(a)`` lays out an array with the output's
+    shape so that its columns line up with those of ``columns``. All scratch
+    memory is allocated once, for the largest block, and reused: fresh large
+    arrays cost page faults on every call.
     """
 
     def __init__(self, x, kernel, padding):
@@ -259,6 +263,7 @@ class _ShiftedWindows:
         spare_rows = -(-(kw - 1) // Wp)
         self._padded = xp.zeros((largest, C, H + 2 * ph + spare_rows, Wp), dtype=x.dtype)
         self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
+        self._window_order = None                               # in_window_order's scratch
 
     def columns(self, x_block):
         (kh, kw), (ph, pw), (H, _) = self.kernel, self.padding, self.in_hw
@@ -282,106 +287,60 @@ class _ShiftedWindows:
         cols[...] = windows
         return cols.reshape(C * kh * kw, n * self.length)
 
+    def in_window_order(self, a_block):
+        """A block (n, C', OH, OW) as the (C', n·OH·Wp) matrix whose columns
+        line up with those of ``columns``: zero at the wrap-around positions
+        (there the columns hold real pixels, which must not contribute).
 
-def _shifted_conv(x, W, padding, b=None):
-    """Stride-1 convolution by shifted windows: (N, C, H, W) → (N, D, OH, OW).
+        The scratch is zeroed once, on first use: the wrap-around positions
+        sit at the same places mod Wp whatever the block's size, and only the
+        others are ever written, so they stay zero.
+        """
+        n, C, OH, OW = a_block.shape
+        if self._window_order is None:
+            xp = backend.get_array_module(a_block)
+            self._window_order = xp.zeros(C * self.largest * self.length, dtype=a_block.dtype)
+        laid_out = self._window_order[:C * n * self.length].reshape(C, n, OH, self.row_width)
+        laid_out[..., :OW] = a_block.transpose(1, 0, 2, 3)
+        return laid_out.reshape(C, n * self.length)
 
-    Per block, one GEMM Y = Wm @ cols (+ b) gives the output in the
-    (D, n, OH, Wp) layout; the copy into y drops the wrap-around columns.
+
+def _shifted_pass(a, kernel, padding, kernels=None, bias=None, partner=None):
+    """The block loop of the stride-1 path, over the columns of a (N, C, H, W):
+
+        out  = kernels @ cols + bias       as (N, D, OH, OW): a convolution of a
+        corr = Σ_blocks cols @ Pᵀ          (C·kh·kw, D'): a correlation of a with P
+
+    with ``kernels`` (D, C·kh·kw) and P = ``partner`` (N, D', OH, OW) in the
+    columns' order (``in_window_order``). Returns (out, corr); a part whose
+    argument is None is skipped and returned as None. Conv2d uses it three ways:
+
+        forward           out = conv(x, W) + b
+        backward          out = dE/dx = conv(gypad, W'), corr with x = dE/dW, flipped
+        first layer       corr of x with gy = (dE/dW)ᵀ   (no dE/dx is needed)
+
+    corr is computed as cols @ Pᵀ rather than P @ colsᵀ: the same products,
+    in the shape OpenBLAS runs 1.2-1.5× faster (measured).
     """
-    D, C, kh, kw = W.shape
-    windows = _ShiftedWindows(x, (kh, kw), padding)
+    windows = _ShiftedWindows(a, kernel, padding)
     (OH, OW), Wp = windows.out_hw, windows.row_width
-    w_mat = W.reshape(D, C * kh * kw)
-    xp = backend.get_array_module(x)
-    y = xp.empty((x.shape[0], D, OH, OW), dtype=x.dtype)
+    xp = backend.get_array_module(a)
+    out = corr = None
+    if kernels is not None:
+        out = xp.empty((a.shape[0], kernels.shape[0], OH, OW), dtype=a.dtype)
+    if partner is not None:
+        corr = xp.zeros((a.shape[1] * kernel[0] * kernel[1], partner.shape[1]), dtype=a.dtype)
     for start, stop in windows.blocks:
-        y_block = w_mat @ windows.columns(x[start:stop])       # (D, n·L): one GEMM
-        if b is not None:
-            y_block += b[:, None]                               # while the block is in cache
-        y_block = y_block.reshape(D, stop - start, OH, Wp)
-        y[start:stop] = y_block[..., :OW].transpose(1, 0, 2, 3)
-    return y
-
-
-def _window_order_buffer(windows, channels, xp, dtype):
-    """Scratch for ``_in_window_order``, zeroed once: the wrap-around
-    positions sit at the same places mod Wp whatever the block's size, and
-    only the others are ever written, so they stay zero."""
-    return xp.zeros(channels * windows.largest * windows.length, dtype=dtype)
-
-
-def _in_window_order(windows, a, buffer):
-    """A block a (n, C, OH, OW) as the (C, n·OH·Wp) matrix whose columns line
-    up with ``windows``' column matrix: zero at the wrap-around positions
-    (those columns hold real pixels, which must not contribute). ``buffer``
-    comes from ``_window_order_buffer``."""
-    n, C, OH, OW = a.shape
-    Wp = windows.row_width
-    laid_out = buffer[:C * n * OH * Wp].reshape(C, n, OH, Wp)
-    laid_out[..., :OW] = a.transpose(1, 0, 2, 3)
-    return laid_out.reshape(C, n * OH * Wp)
-
-
-def _shifted_weight_grad(x, gy, W_shape, padding):
-    """dE/dW = G @ colsᵀ for a stride-1 conv, from the columns of x.
-
-    Used when x needs no gradient (the first layer): then the columns of x
-    are the only ones built, and usually the smaller kind (C·kh·kw rows,
-    against D·kh·kw for gy's; a first layer has few input channels).
-    """
-    D, C, kh, kw = W_shape
-    windows = _ShiftedWindows(x, (kh, kw), padding)
-    xp = backend.get_array_module(x)
-    g_buffer = _window_order_buffer(windows, D, xp, gy.dtype)
-    gW = xp.zeros((D, C * kh * kw), dtype=x.dtype)
-    for start, stop in windows.blocks:
-        g = _in_window_order(windows, gy[start:stop], g_buffer)
-        # gW += G @ colsᵀ, computed as its transpose cols @ Gᵀ: the same
-        # products, but in this shape OpenBLAS runs 1.2-1.5× faster (measured).
-        gW += (windows.columns(x[start:stop]) @ g.T).T
-    return gW.reshape(W_shape)
-
-
-def _shifted_backward(x, W, gy, padding, need_W):
-    """dE/dx, and dE/dW when ``need_W``, of a stride-1 conv from one column
-    matrix of gy per block.
-
-    dE/dx is the stride-1 convolution of gy (padded by q = k-1-p) with the
-    flipped kernels W' (module docstring): per block, dX = W'm @ colsgy. The
-    same columns give dE/dW, because the weight gradient is also a
-    correlation of x with padded gy (docs/derivations/conv.md):
-
-        dE/dW[d, c, kh-1-i, kw-1-j] = Σ_{n,h,w} x[n, c, h, w] · gypad[n, d, h + i, w + j]
-                                    = (colsgy @ Xᵀ)[(d, i, j), c]
-
-    with X = x in the columns' order. So the backward pass builds one column
-    matrix per block instead of two (those of gy here, and those of x for
-    G @ colsᵀ), and its second GEMM reads the columns while they are still
-    in cache: the backward pass of a 3×3 layer got 1.1-1.2× faster on a
-    2-core CPU (measured back to back, 64×32×28² to 64×64×7²).
-    """
-    D, C, kh, kw = W.shape
-    (ph, pw) = padding
-    windows = _ShiftedWindows(gy, (kh, kw), (kh - 1 - ph, kw - 1 - pw))
-    (H, Wd), Wp = windows.out_hw, windows.row_width
-    xp = backend.get_array_module(x)
-    flipped = _flipped_kernels(W).reshape(C, D * kh * kw)
-    gx = xp.empty(x.shape, dtype=x.dtype)
-    if need_W:
-        x_buffer = _window_order_buffer(windows, C, xp, x.dtype)
-        gW_flipped = xp.zeros((D * kh * kw, C), dtype=W.dtype)
-    for start, stop in windows.blocks:
-        cols = windows.columns(gy[start:stop])                 # (D·kh·kw, n·L)
-        gx_block = (flipped @ cols).reshape(C, stop - start, H, Wp)
-        gx[start:stop] = gx_block[..., :Wd].transpose(1, 0, 2, 3)
-        if need_W:
-            gW_flipped += cols @ _in_window_order(windows, x[start:stop], x_buffer).T
-    if not need_W:
-        return gx, None
-    # Undo the flip: row (d, i, j) of gW_flipped is gW[d, :, kh-1-i, kw-1-j].
-    gW = gW_flipped.reshape(D, kh, kw, C).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1]
-    return gx, xp.ascontiguousarray(gW)
+        cols = windows.columns(a[start:stop])                  # (C·kh·kw, n·L)
+        if kernels is not None:
+            y_block = kernels @ cols                            # (D, n·L): one GEMM
+            if bias is not None:
+                y_block += bias[:, None]                        # while the block is in cache
+            y_block = y_block.reshape(-1, stop - start, OH, Wp)
+            out[start:stop] = y_block[..., :OW].transpose(1, 0, 2, 3)   # drop the wrap-around
+        if partner is not None:
+            corr += cols @ windows.in_window_order(partner[start:stop]).T
+    return out, corr
 
 
 def _flipped_kernels(W):
@@ -403,8 +362,8 @@ class Conv2d(Function):
         dE/dx = col2im(Wmᵀ @ G)
         dE/db[d] = Σ_{n,oh,ow} gy[n, d, oh, ow]
 
-    Only the input is saved; backward recomputes its columns. The batch is
-    processed in blocks of samples. Stride-1 convolutions take the
+    x and W are saved, not the columns; backward rebuilds columns. The batch
+    is processed in blocks of samples. Stride-1 convolutions take the
     shifted-window fast path, which computes the same formulas with cheaper
     copies, dE/dx as a convolution of gy with flipped kernels, and dE/dW
     from that convolution's columns (module docstring, _shifted_backward).
@@ -414,20 +373,17 @@ class Conv2d(Function):
         self._check(x, W, b)
         self.save_for_backward(x, W)
         if self.shifted:
-            return _shifted_conv(x, W, self.padding, b)
+            y, _ = _shifted_pass(x, W.shape[2:], self.padding,
+                                 kernels=W.reshape(W.shape[0], -1), bias=b)
+            return y
         return self._im2col_forward(x, W, b)
 
     def backward(self, gy):
         x, W = self.saved
         need_x, need_W = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         need_b = len(self.inputs) > 2 and self.inputs[2].requires_grad
-        if self.shifted and need_x:
-            gx, gW = _shifted_backward(x, W, gy, self.padding, need_W)
-        elif self.shifted:
-            # The first layer: its input is the data, which needs no gradient.
-            gx, gW = None, _shifted_weight_grad(x, gy, W.shape, self.padding) if need_W else None
-        else:
-            gx, gW = self._im2col_backward(x, W, gy, need_x, need_W)
+        backward_pass = self._shifted_backward if self.shifted else self._im2col_backward
+        gx, gW = backward_pass(x, W, gy, need_x, need_W)
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
         return (gx, gW, gb) if len(self.inputs) > 2 else (gx, gW)
 
@@ -443,6 +399,40 @@ class Conv2d(Function):
                 y_block += b[:, None]                     # while the block is in cache
             y[start:stop] = y_block.reshape(D, stop - start, OH, OW).transpose(1, 0, 2, 3)
         return y
+
+    def _shifted_backward(self, x, W, gy, need_x, need_W):
+        """dE/dx and dE/dW of a stride-1 conv from one column matrix of gy per block.
+
+        dE/dx is the stride-1 convolution of gy (padded by q = k-1-p) with the
+        flipped kernels W' (module docstring). The same columns give dE/dW,
+        because the weight gradient is also a correlation of x with padded gy
+        (docs/derivations/conv.md):
+
+            dE/dW[d, c, kh-1-i, kw-1-j] = Σ_{n,h,w} x[n, c, h, w] · gypad[n, d, h + i, w + j]
+                                        = (colsgy @ Xᵀ)[(d, i, j), c]
+
+        with X = x in the columns' order. So the backward pass builds one
+        column matrix per block instead of two, and its second GEMM reads the
+        columns while they are still in cache (a 3×3 layer's backward got
+        1.1-1.2× faster on a 2-core CPU). The first layer, whose input is the
+        data, needs no dE/dx: there dE/dW = G @ colsᵀ comes from the columns
+        of x, usually the smaller ones (C·kh·kw rows against D·kh·kw).
+        """
+        D, C, kh, kw = W.shape
+        if not need_x:
+            if not need_W:
+                return None, None
+            _, gW_t = _shifted_pass(x, (kh, kw), self.padding, partner=gy)   # (C·kh·kw, D)
+            return None, gW_t.T.reshape(W.shape)
+        (ph, pw) = self.padding
+        gx, gW_flipped = _shifted_pass(gy, (kh, kw), (kh - 1 - ph, kw - 1 - pw),
+                                       kernels=_flipped_kernels(W).reshape(C, -1),
+                                       partner=x if need_W else None)
+        if gW_flipped is None:
+            return gx, None
+        # Undo the flip: row (d, i, j) of gW_flipped is gW[d, :, kh-1-i, kw-1-j].
+        gW = gW_flipped.reshape(D, kh, kw, C).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1]
+        return gx, self.xp.ascontiguousarray(gW)
 
     def _im2col_backward(self, x, W, gy, need_x, need_W):
         D, C, kh, kw = W.shape
