@@ -139,11 +139,45 @@ def test_conv2d_gradcheck(xp, conv_path, x_shape, w_shape, stride, padding, bias
         assert mr.gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding), x, w)
 
 
-def test_conv2d_skips_the_input_gradient_nobody_needs(xp):
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_skips_the_input_gradient_nobody_needs(xp, conv_path, monkeypatch, stride):
+    """The first layer's input is the data: conv2d does not compute its
+    gradient at all (the flipped kernels and col2im would be its first step)."""
+    def not_wanted(*args, **kwargs):
+        raise AssertionError("an input gradient was computed for an input that needs none")
+    monkeypatch.setattr(conv_module, "_flipped_kernels", not_wanted)
+    monkeypatch.setattr(conv_module, "_col2im_view", not_wanted)
     x = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False)     # the data: no gradient
     w = t(xp, RNG.standard_normal((4, 3, 3, 3)))
-    F.conv2d(x, w, padding=1).sum().backward()
+    F.conv2d(x, w, stride=stride, padding=1).sum().backward()
     assert x.grad is None and w.grad.shape == (4, 3, 3, 3)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv2d_takes_the_shifted_path_exactly_for_stride_1_and_padding_below_kernel(
+        monkeypatch, x_shape, w_shape, stride, padding):
+    """The tests that compare both paths only mean something if the fast
+    path really runs: it must, for stride 1 and padding < kernel size."""
+    calls = []
+    real_pass = conv_module._shifted_pass
+    monkeypatch.setattr(conv_module, "_shifted_pass",
+                        lambda *args, **kwargs: calls.append(1) or real_pass(*args, **kwargs))
+    x = mr.tensor(RNG.standard_normal(x_shape), requires_grad=True)
+    F.conv2d(x, mr.tensor(RNG.standard_normal(w_shape)), stride=stride,
+             padding=padding).sum().backward()
+    (ph, pw), (kh, kw) = conv_module._pair(padding, "", ""), w_shape[2:]
+    expected = conv_module._pair(stride, "", "") == (1, 1) and ph < kh and pw < kw
+    assert bool(calls) == expected
+
+
+def test_conv2d_bias_gradient_alone(xp, conv_path):
+    """x and W frozen, b trained: dE/db = Σ gy over batch and pixels, nothing else."""
+    x, w = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False), t(xp, RNG.standard_normal((4, 3, 3, 3)), grad=False)
+    b = t(xp, np.zeros(4))
+    gy = RNG.standard_normal((2, 4, 5, 5))
+    F.conv2d(x, w, b, padding=1).backward(t(xp, gy, grad=False))
+    assert x.grad is None and w.grad is None
+    np.testing.assert_allclose(mr.backend.to_numpy(b.grad), gy.sum(axis=(0, 2, 3)), atol=1e-12)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -316,10 +350,27 @@ def test_ties_away_from_the_first_offset(xp):
 
 
 def test_max_pool_passes_nan_on_as_pytorch_does(xp):
-    """A NaN anywhere in a window makes its maximum NaN (so divergence shows)."""
-    x = np.array([[[[1.0, np.nan, 0.0, 1.0], [0.5, 2.0, 3.0, 1.0]]]])
-    y = F.max_pool2d(t(xp, x, grad=False), 2).numpy()
-    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 0, 1] == 3.0
+    """A NaN anywhere in a window makes its maximum NaN (so divergence shows);
+    its gradient goes to the window's last offset, as documented (PyTorch
+    sends it to the NaN pixel)."""
+    x = t(xp, np.array([[[[1.0, np.nan, 0.0, 1.0], [0.5, 2.0, 3.0, 1.0]]]]))
+    y = F.max_pool2d(x, 2)
+    assert np.isnan(y.numpy()[0, 0, 0, 0]) and y.numpy()[0, 0, 0, 1] == 3.0
+    y.sum().backward()
+    assert x.grad.tolist() == [[[[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]]]
+
+
+def test_max_pool_with_more_than_256_taps_keeps_exact_winners(xp):
+    """Large kernels store the winner in int32 (offsets past 255 would wrap in uint8)."""
+    x_np = distinct((1, 1, 17, 17))
+    x = t(xp, x_np)
+    F.max_pool2d(x, (17, 16), stride=1).sum().backward()     # two windows of 272 taps
+    expected = np.zeros_like(x_np)
+    for ow in range(2):
+        window = x_np[0, 0, :, ow:ow + 16]
+        i, j = np.unravel_index(window.argmax(), window.shape)
+        expected[0, 0, i, ow + j] += 1
+    np.testing.assert_array_equal(mr.backend.to_numpy(x.grad), expected)
 
 
 def test_spp_matches_the_papers_windows_when_n_divides_the_map(xp):
