@@ -172,7 +172,8 @@ def test_conv2d_takes_the_shifted_path_exactly_for_stride_1_and_padding_below_ke
 
 def test_conv2d_bias_gradient_alone(xp, conv_path):
     """x and W frozen, b trained: dE/db = Σ gy over batch and pixels, nothing else."""
-    x, w = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False), t(xp, RNG.standard_normal((4, 3, 3, 3)), grad=False)
+    x = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False)
+    w = t(xp, RNG.standard_normal((4, 3, 3, 3)), grad=False)
     b = t(xp, np.zeros(4))
     gy = RNG.standard_normal((2, 4, 5, 5))
     F.conv2d(x, w, b, padding=1).backward(t(xp, gy, grad=False))
