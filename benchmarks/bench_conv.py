@@ -100,11 +100,9 @@ def torch_step(args, x_host, w_host, b_host, gy_host):
         return None
     if args.device == "cuda" and not torch.cuda.is_available():
         return None
+    from bench_step import torch_true_float32
     device = "cuda" if args.device == "cuda" else "cpu"
-    # PyTorch convolves float32 on the GPU with TF32 tensor cores by default
-    # (10-bit mantissas); minirect computes in true float32, so compare like with like.
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch_true_float32()          # TF32 off: minirect computes in true float32
     x = torch.tensor(x_host, device=device, requires_grad=True)
     w = torch.tensor(w_host, device=device, requires_grad=True)
     b = torch.tensor(b_host, device=device, requires_grad=True)

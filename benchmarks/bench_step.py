@@ -136,22 +136,6 @@ def layer_flops(spec):
     return 3 * 2 * spec["batch"] * spec["out_channels"] * spec["size"] ** 2 * spec["channels"] * 9
 
 
-def gemm_gflops(device, n=2048, reps=5):
-    """The machine's float32 GEMM rate on minirect's backend: one n×n matmul."""
-    import numpy as np
-
-    from minirect import backend
-    xp = backend.module_for(device)
-    a = xp.asarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
-    times = []
-    for _ in range(reps + 1):
-        start = time.perf_counter()
-        a @ a
-        backend.synchronize(xp)
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times[1:]) / 1e9
-
-
 def torch_true_float32():
     """Turn TF32 off in PyTorch. On NVIDIA GPUs PyTorch convolves float32
     with TF32 tensor cores by default (10-bit mantissas); minirect computes
@@ -203,8 +187,9 @@ def _run_minirect_layer(spec, device, steps, warmup):
         layer(x).backward(gy)
         mr.backend.synchronize()
 
+    from bench_conv import gemm_gflops
     result = _time(step, steps, warmup, device)
-    result["gemm_gflops"] = gemm_gflops(device)      # same process, same threads
+    result["gemm_gflops"] = gemm_gflops(device, reps=5)      # same process, same threads
     return result
 
 
@@ -260,8 +245,10 @@ def _time(step, steps, warmup, device, torch_cuda=False):
         step()
         times.append(time.perf_counter() - start)
     if device == "cuda" and torch_cuda:
+        # Reserved, not allocated: like CuPy's pool.total_bytes() below, it
+        # counts the memory the caching allocator holds, freed blocks included.
         import torch
-        gpu_peak = torch.cuda.max_memory_allocated() / 2**20
+        gpu_peak = torch.cuda.max_memory_reserved() / 2**20
     elif device == "cuda":
         gpu_peak = pool.total_bytes() / 2**20
     return {"median_s": statistics.median(times), "min_s": min(times),

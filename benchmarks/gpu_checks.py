@@ -8,16 +8,15 @@
    device synchronization (``.get()``, ``.item()``, ``float()``, a NumPy
    conversion), and minirect's explicit moves (``backend.to_device``,
    ``backend.to_numpy``) are counted.
-4. GPU vs this machine's CPU: median step time of the 22-layer reference net.
+
+Step times are bench_step.py's job (the same nets as PyTorch's there).
 
     python benchmarks/gpu_checks.py
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -72,7 +71,6 @@ def main():
     if not mr.cuda_available():
         print("no CUDA device: nothing to check")
         return 1
-    import cupy
     import cupyx
 
     ok = True
@@ -117,15 +115,6 @@ def main():
     print(f"[3] explicit moves during 3 steps: {counts}; implicit synchronization: {synced}")
     ok &= not synced and sum(counts.values()) == 0
 
-    # 4. GPU step time (the 22-layer reference net, batch 64)
-    times = []
-    for _ in range(20):
-        cupy.cuda.Device().synchronize()
-        start = time.perf_counter()
-        step()
-        cupy.cuda.Device().synchronize()
-        times.append(time.perf_counter() - start)
-    print(f"[4] 22-layer reference step on GPU: median {statistics.median(times[5:]) * 1e3:.1f} ms")
     print("ALL OK" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
 
