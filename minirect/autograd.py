@@ -185,9 +185,10 @@ class Tensor:
                 )
             grad = self.xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = backend.unwrap(grad)
             backend.get_array_module(self.data, grad, op="backward")   # same backend, or TypeError
-            grad = backend.asarray(grad)
+            # Python data (a list) has no dtype of its own: it takes the output's.
+            grad = backend.asarray(grad, dtype=None if hasattr(grad, "dtype") else self.dtype)
             if grad.shape != self.shape or grad.dtype != self.dtype:
                 raise ValueError(f"backward(): grad is {grad.shape} {grad.dtype}, the output is "
                                  f"{self.shape} {self.dtype}")
@@ -436,7 +437,7 @@ def _as_tensors(inputs, op_name):
     def is_scalar(x):
         return isinstance(x, numbers.Number) or (hasattr(x, "ndim") and x.ndim == 0
                                                  and not isinstance(x, Tensor))
-    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs if not is_scalar(x)]
+    arrays = [backend.unwrap(x) for x in inputs if not is_scalar(x)]
     float_dtypes = [a.dtype for a in arrays if backend.is_float(a)]
     ref_dtype = float_dtypes[0] if float_dtypes else None
     ref_device = backend.device_of(arrays[0]) if arrays else None
@@ -480,7 +481,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     array without copying (what the engine itself does with its results).
     """
     t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-    if t.data is getattr(data, "data", data):
+    if t.data is backend.unwrap(data):              # the caller's own array: copy it
         t.data = t.data.copy()
     return t
 

@@ -174,7 +174,9 @@ def initialize(model, spec: NetSpec) -> None:
 # Named builders
 # ----------------------------------------------------------------------------
 
-def _scaled(stages_counts, widths):
+def stage_plan(stages_counts, widths):
+    """((convs, width), ...) per stage, refusing a widths list of the wrong length
+    (zip would silently drop stages)."""
     if len(widths) != len(stages_counts):
         raise ValueError(f"widths: expected {len(stages_counts) + 1} values (conv1 and one per "
                          f"stage), got {len(widths) + 1}")
@@ -183,13 +185,13 @@ def _scaled(stages_counts, widths):
 
 def model_a(widths=(96, 256, 512, 512), fc_width=4096, **kw) -> PlainNet:
     """Table 3, model A: 19 weighted layers (5 convs per stage)."""
-    return PlainNet(NetSpec(conv1_width=widths[0], stages=_scaled((5, 5, 5), widths[1:]),
+    return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan((5, 5, 5), widths[1:]),
                             fc_width=fc_width, **{"spp_levels": PAPER_SPP, **kw}))
 
 
 def model_b(widths=(96, 256, 512, 512), fc_width=4096, **kw) -> PlainNet:
     """Table 3, model B: 22 weighted layers (6 convs per stage) — Figure 2's model."""
-    return PlainNet(NetSpec(conv1_width=widths[0], stages=_scaled((6, 6, 6), widths[1:]),
+    return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan((6, 6, 6), widths[1:]),
                             fc_width=fc_width, **{"spp_levels": PAPER_SPP, **kw}))
 
 
@@ -200,13 +202,13 @@ def model_c(widths=(96, 384, 768, 896), fc_width=4096, **kw) -> PlainNet:
 
 def model_14(widths=(64, 128, 256), fc_width=4096, **kw) -> PlainNet:
     """The 14-layer model of Tables 1–2: 4 and 6 2×2 convs, SPP {6,3,2,1}."""
-    return PlainNet(NetSpec(conv1_width=widths[0], stages=_scaled((4, 6), widths[1:]), kernel=2,
+    return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan((4, 6), widths[1:]), kernel=2,
                             fc_width=fc_width, **{"spp_levels": PAPER_SPP_14, **kw}))
 
 
 def model_30(widths=(96, 256, 512, 512), fc_width=4096, **kw) -> PlainNet:
     """30 weighted layers (27 conv + 3 fc) — Figure 3's depth; see the module notes."""
-    return PlainNet(NetSpec(conv1_width=widths[0], stages=_scaled((9, 9, 8), widths[1:]),
+    return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan((9, 9, 8), widths[1:]),
                             fc_width=fc_width, **{"spp_levels": PAPER_SPP, **kw}))
 
 

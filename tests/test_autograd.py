@@ -265,6 +265,15 @@ def test_tensor_and_parameter_copy_their_input():
     t.data += 1
     p.data -= 1
     assert arr.tolist() == [1.0, 1.0, 1.0]
+    # Each on its own (above, +1 and -1 could cancel on a shared array).
+    assert not np.shares_memory(t.data, arr) and not np.shares_memory(p.data, arr)
+    assert not np.shares_memory(mr.nn.Parameter(mr.Tensor(arr)).data, arr)
+
+
+def test_backward_takes_a_python_list_as_grad_in_the_outputs_dtype():
+    x = mr.tensor(np.ones(2), requires_grad=True)          # float64
+    (x * 3.0).backward([1.0, 2.0])
+    assert x.grad.dtype == np.float64 and x.grad.tolist() == [3.0, 6.0]
 
 
 def test_forward_and_backward_leave_inputs_unchanged(xp):

@@ -95,7 +95,7 @@ def make_config(figure: str, fast: bool = False, full: bool = False, **overrides
 def build_model(config: Config, init: str, num_classes: int, in_channels: int, input_size: int):
     spec = models.NetSpec(
         in_channels=in_channels, input_size=input_size, num_classes=num_classes,
-        conv1_width=config.widths[0], stages=tuple(zip(config.stage_counts, config.widths[1:])),
+        conv1_width=config.widths[0], stages=models.stage_plan(config.stage_counts, config.widths[1:]),
         spp_levels=config.spp_levels, fc_width=config.fc_width, dropout=config.dropout,
         activation="relu", init=init, mode=config.mode, fc_init=config.fc_init)
     return models.PlainNet(spec)

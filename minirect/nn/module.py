@@ -21,7 +21,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data, requires_grad=requires_grad)
-        if self.data is getattr(data, "data", data):
+        if self.data is backend.unwrap(data):
             self.data = self.data.copy()   # the optimizer updates in place: never the caller's array
 
     def __repr__(self):
