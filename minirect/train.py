@@ -5,6 +5,8 @@ after each epoch, and — when given an output folder — writes as it goes:
 
 * ``history.csv``      one row per epoch (train loss/error, val loss/error, lr, time)
 * ``iterations.csv``   one row per iteration (epoch, iteration, loss, error, lr)
+* ``evaluations.csv``  with ``eval_every``: one row per validation pass, within
+                       and at the end of each epoch
 * ``history.json``     both, for programs
 * ``checkpoint.npz``   model, optimizer, schedule, loaders, RNG and history after
                        the last finished epoch, written atomically
@@ -14,7 +16,9 @@ reproduces the uninterrupted run's numbers exactly (the random generator, the
 loaders' shuffling state and the momentum buffers are all restored).
 
 A non-finite loss stops training with ``TrainingDiverged``; the checkpoint of
-the last good epoch is left as it was.
+the last good epoch is left as it was. On a GPU the loss is read every
+READ_EVERY iterations, so the model in memory may have taken a few more
+updates by then (the iteration reported is exact).
 """
 
 from __future__ import annotations
@@ -161,11 +165,18 @@ def _progress(loader, desc, enabled):
     return bar, bar
 
 
-# Training reads the loss and the batch error back to the host only every
-# READ_EVERY iterations: on a GPU each read waits for all queued work (a
+# On a GPU, training reads the loss and the batch error back to the host only
+# every READ_EVERY iterations: each read waits for all queued work (a
 # synchronization), and one read of 20 values costs as much as one of a
-# single value. The values of every iteration are still recorded.
+# single value. The values of every iteration are still recorded, but a NaN
+# loss stops training up to READ_EVERY - 1 updates late (the reported
+# iteration is exact). On the CPU a read costs nothing, so every iteration is
+# read at once.
 READ_EVERY = 20
+
+
+def _read_every(loss_array) -> int:
+    return READ_EVERY if backend.device_of(loss_array) == "cuda" else 1
 
 
 def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1,
@@ -178,6 +189,15 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
     iterable, bar = _progress(loader, f"epoch {epoch}", progress)
     steps = len(loader)
     pending = []     # (iteration, loss, wrong predictions, batch size), still on the device
+
+    def read_pending():
+        _record(pending, epoch, steps, history, optimizer, totals, log_every)
+        pending.clear()
+        if bar is not None:
+            rate = totals["count"] / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{totals['last_loss']:.3f}",
+                            err=f"{totals['wrong'] / totals['count']:.3f}", img_s=f"{rate:.0f}")
+
     for i, (x, y) in enumerate(iterable):
         logits = model(x)
         loss = loss_fn(logits, y)
@@ -185,15 +205,12 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
         loss.backward()
         optimizer.step()
         pending.append((i, loss.data, (logits.data.argmax(axis=1) != y.data).sum(), len(y)))
+        if len(pending) >= _read_every(loss.data):
+            read_pending()
         if mid_epoch is not None:
             mid_epoch(i)
-        if len(pending) == READ_EVERY or i + 1 == steps:
-            _record(pending, epoch, steps, history, optimizer, totals, log_every)
-            pending = []
-            if bar is not None:
-                rate = totals["count"] / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{totals['last_loss']:.3f}",
-                                err=f"{totals['wrong'] / totals['count']:.3f}", img_s=f"{rate:.0f}")
+    if pending:          # the last few (or a loader that stopped short of len(loader))
+        read_pending()
     count = totals["count"]
     return totals["loss"] / count, totals["wrong"] / count, time.perf_counter() - start
 
@@ -237,6 +254,8 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     written after every epoch; ``resume=True`` continues from that checkpoint.
     ``on_epoch_end(epoch, row)`` is called after each epoch (e.g. diagnostics).
     """
+    if eval_every and val_loader is None:
+        raise ValueError("fit: eval_every needs a val_loader")
     history, first_epoch = History(), 1
     loaders = [ld for ld in (train_loader, val_loader) if ld is not None]
     checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
@@ -247,13 +266,13 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
         history = History(**extra["history"])
         first_epoch = extra["epoch"] + 1
     elapsed = history.epochs[-1]["time"] if history.epochs else 0.0
-    if eval_every and val_loader is None:
-        raise ValueError("fit: eval_every needs a val_loader")
+
+    def mid_epoch(i):          # evaluation within the epoch (the loop's current ``epoch``)
+        if (i + 1) % eval_every == 0 and i + 1 < len(train_loader):
+            _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
+                               *evaluate(model, val_loader, loss_fn))
+
     for epoch in range(first_epoch, epochs + 1):
-        def mid_epoch(i, epoch=epoch):
-            if (i + 1) % eval_every == 0 and i + 1 < len(train_loader):
-                _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
-                                   *evaluate(model, val_loader, loss_fn))
         train_loss, train_error, seconds = train_one_epoch(
             model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,
             mid_epoch if eval_every else None)

@@ -117,3 +117,19 @@ def test_reproduce_passes_data_root_and_download_to_the_loader(tmp_path, monkeyp
 def test_unknown_dataset_is_rejected():
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "fig3", "--dataset", "imagenet"])
+
+
+def test_full_setting_evaluates_ten_times_per_epoch():
+    """MNIST: 938 batches of 64; 10 evaluations per epoch, the epoch's end included."""
+    every = convergence.eval_interval(938, 10)
+    assert len(range(every, 938, every)) + 1 == 10
+    assert convergence.eval_interval(938, 1) == 0
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    def histories(workers):
+        result = convergence.run("fig3", str(tmp_path / str(workers)), progress=False, fast=True,
+                                 workers=workers, epochs=1, seeds=(0,))
+        return [[{k: v for k, v in row.items() if k != "time"} for row in r["history"]]
+                for r in result["runs"]]
+    assert histories(1) == histories(2)

@@ -7,6 +7,7 @@ import pytest
 
 import minirect as mr
 from minirect import data, nn, optim
+from minirect import train as train_module
 from minirect.train import TrainingDiverged, fit, load_checkpoint
 
 
@@ -82,7 +83,10 @@ def test_resume_reproduces_uninterrupted_run_exactly(tmp_path):
         assert np.array_equal(value, model_a[name]), name
 
 
-def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
+@pytest.mark.parametrize("read_every", [1, 5])
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch, read_every):
+    """read_every 5: the GPU's batched reads (READ_EVERY) report the same iteration."""
+    monkeypatch.setattr(train_module, "_read_every", lambda loss: read_every)
     model, opt, sched, train, val = setup()
     calls = {"n": 0}
 
@@ -115,3 +119,36 @@ def test_training_runs_on_each_backend(xp, device):
     history = fit(model, train, opt, 1, val_loader=val, progress=False)
     assert history.epochs[0]["val_error"] < 0.9
     assert all(p.device == device for p in model.parameters())
+
+
+def test_batched_reads_record_every_iteration_as_single_reads_do(monkeypatch):
+    """On a GPU losses are read back READ_EVERY at a time (here 5, over 13
+    batches: 5 + 5 + 3); the history must equal reading each one at once."""
+    histories = []
+    for read_every in (1, 5):
+        monkeypatch.setattr(train_module, "_read_every", lambda loss, n=read_every: n)
+        model, opt, sched, train, val = setup()
+        histories.append(fit(model, train, opt, 2, val_loader=val, progress=False))
+    assert histories[0].iterations == histories[1].iterations
+    assert without_time(histories[0]) == without_time(histories[1])
+    assert len(histories[1].iterations) == 2 * 13
+
+
+def test_an_epoch_of_a_loader_that_stops_short_is_still_counted(monkeypatch):
+    """A loader may yield fewer batches than len() (e.g. restored mid-epoch):
+    the last pending reads must still be recorded."""
+    monkeypatch.setattr(train_module, "_read_every", lambda loss: 5)
+    model, opt, sched, train, val = setup()
+    short = [batch for _, batch in zip(range(7), train)]
+
+    class Short:
+        def __len__(self):
+            return len(train)
+
+        def __iter__(self):
+            return iter(short)
+
+    history = train_module.History()
+    loss, error, _ = train_module.train_one_epoch(
+        model, Short(), opt, 1, history, mr.functional.softmax_cross_entropy, progress=False)
+    assert len(history.iterations) == 7 and np.isfinite(loss) and 0 <= error <= 1
