@@ -297,8 +297,7 @@ def momentum_step(w, g, v, lr: float, momentum: float, weight_decay: float) -> N
         _fused_momentum_kernel()(g, w.dtype.type(lr), w.dtype.type(momentum),
                                  w.dtype.type(weight_decay), w, v)
         return
-    step = g + weight_decay * w if weight_decay else g.copy()     # g + λ w
-    step *= lr                                                     # ε (g + λ w)
+    step = lr * (g + weight_decay * w if weight_decay else g)     # ε (g + λ w)
     v *= momentum
     v += step
     w -= v

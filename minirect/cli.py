@@ -90,7 +90,8 @@ def cmd_reproduce(args) -> int:
         resume=args.resume, data_root=args.data_root, download=args.download)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
-          "curves.png, layers.png, history.csv, summary.txt, summary.json")
+          "curves.png, layers.png, history.csv, summary.txt, summary.json "
+          "(evaluations.csv with --full; each run's checkpoint under runs/)")
     return 0
 
 

@@ -65,13 +65,13 @@ class SGD:
     def _update(self, p, group) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         if mu == 0 or group["nesterov"]:
-            self._plain_update(p, lr, mu, wd, group["nesterov"])
+            self._plain_update(p, lr, mu, wd)
             return
         # v ← μ v + ε (g + λ w); w ← w − v, in place (one fused kernel on a GPU).
         # A new velocity starts at 0, so the first step gives v = ε (g + λ w).
         backend.momentum_step(p.data, p.grad, self._velocity(p), lr, mu, wd)
 
-    def _plain_update(self, p, lr, mu, wd, nesterov) -> None:
+    def _plain_update(self, p, lr, mu, wd) -> None:
         """Plain SGD (μ = 0) and Nesterov momentum, as array expressions."""
         step = lr * (p.grad if wd == 0 else p.grad + wd * p.data)    # ε (g + λ w)
         if mu == 0:

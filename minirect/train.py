@@ -60,13 +60,14 @@ class History:
                 "evaluations": self.evaluations}
 
     def write(self, out_dir) -> None:
-        _write_csv(os.path.join(out_dir, "history.csv"), self.epochs)
-        _write_csv(os.path.join(out_dir, "iterations.csv"), self.iterations)
-        _write_csv(os.path.join(out_dir, "evaluations.csv"), self.evaluations)
+        write_csv(os.path.join(out_dir, "history.csv"), self.epochs)
+        write_csv(os.path.join(out_dir, "iterations.csv"), self.iterations)
+        write_csv(os.path.join(out_dir, "evaluations.csv"), self.evaluations)
         _atomic_text(os.path.join(out_dir, "history.json"), json.dumps(self.to_dict(), indent=1))
 
 
-def _write_csv(path, rows) -> None:
+def write_csv(path, rows) -> None:
+    """Rows (dicts with the same keys) as a CSV file, written atomically; none: no file."""
     if not rows:
         return
     tmp = path + ".tmp"

@@ -196,10 +196,11 @@ def paper_input_transform(train_images, pixel_max, input_scale: str = "pixel"):
     is about 60–80, like the paper's mean-subtracted ImageNet pixels.
     ``input_scale="unit"``: the centred pixels are also divided by their std.
 
-    Why it matters (docs/reproduction.md). Used by ``minirect reproduce`` and
-    ``minirect train``; the notebooks use ``input_scale="unit"``: in a ReLU net with zero biases the
+    Why it matters (docs/reproduction.md): in a ReLU net with zero biases the
     logits at initialization scale with the input, and whether Xavier's tiny
-    gradients beat weight decay depends on that scale.
+    gradients beat weight decay depends on that scale. ``minirect reproduce``,
+    ``minirect train`` and notebooks 05-06 use "pixel"; notebooks 03-04 use
+    "unit".
     """
     scale = 255.0 / pixel_max
     mean = per_pixel_mean(train_images, scale)

@@ -20,7 +20,6 @@ where it stopped with ``run(..., resume=True)`` (``minirect reproduce --resume``
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -28,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend, data, diagnostics, models, optim
-from ..train import evaluate, fit
+from ..train import write_csv, evaluate, fit
 
 
 @dataclass(frozen=True)
@@ -346,21 +345,10 @@ def _epoch(epoch) -> str:
 
 
 def write_outputs(result: dict, out_dir: str) -> None:
-    rows = []
-    for r in result["runs"]:
-        for row in r["history"]:
-            rows.append({"init": r["init"], "seed": r["seed"], **row})
-    with open(os.path.join(out_dir, "history.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    evaluations = [{"init": r["init"], "seed": r["seed"], **row}
-                   for r in result["runs"] for row in r.get("evaluations") or []]
-    if evaluations:
-        with open(os.path.join(out_dir, "evaluations.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(evaluations[0]))
-            writer.writeheader()
-            writer.writerows(evaluations)
+    for name, key in (("history.csv", "history"), ("evaluations.csv", "evaluations")):
+        rows = [{"init": r["init"], "seed": r["seed"], **row}
+                for r in result["runs"] for row in r.get(key) or []]
+        write_csv(os.path.join(out_dir, name), rows)          # no rows, no file
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump({k: v for k, v in result.items() if k != "runs"} |
                   {"layers": [{k: r[k] for k in ("init", "seed", "stats_start", "stats_end")}
