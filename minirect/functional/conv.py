@@ -251,7 +251,7 @@ class _ShiftedWindows:
         (_, C, H, W), (kh, kw), (ph, pw) = x.shape, kernel, padding
         self.kernel, self.padding, self.in_hw = kernel, padding, (H, W)
         self.row_width = Wp = W + pw                            # one shared gap of pw zeros
-        self.out_hw = (H + 2 * ph - kh + 1, W + 2 * pw - kw + 1)
+        self.out_hw = _window_geometry("conv2d", (H, W), kernel, (1, 1), padding)
         self.length = self.out_hw[0] * Wp                       # L = OH·Wp
         self.blocks = _sample_blocks(x, C * kh * kw * self.length * x.itemsize)
         self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
@@ -370,7 +370,7 @@ class Conv2d(Function):
     """
 
     def forward(self, x, W, b=None):
-        self._check(x, W, b)
+        self._setup(x, W, b)
         self.save_for_backward(x, W)
         if self.shifted:
             y, _ = _shifted_pass(x, W.shape[2:], self.padding,
@@ -449,7 +449,8 @@ class Conv2d(Function):
                                               self.stride, self.padding)
         return gx, None if gW is None else gW.reshape(W.shape)
 
-    def _check(self, x, W, b):
+    def _setup(self, x, W, b):
+        """Check the arguments; set stride, padding, out_hw and the path taken."""
         _check_4d(x, "conv2d")
         _check_4d(W, "conv2d", name="W", layout="(D, C, kh, kw)")
         if x.shape[1] != W.shape[1]:
