@@ -14,7 +14,11 @@ dW and dx are one GEMM each).
 
 On the CPU, PyTorch gets as many threads as NumPy's BLAS uses (threadpoolctl
 tells; otherwise the number of CPUs), so that both sides use the same cores.
-On a shared machine, run it twice: medians resist, but do not cure, noise.
+On the CPU each timed step starts after a 0.3 s rest (REST_S): both
+frameworks share this process, and OpenBLAS's idle threads spin for ~0.1 s
+after each call, slowing whatever runs next. bench_step.py --nets conv times
+the same layer with each framework in its own process. On a shared machine,
+run it twice: medians resist, but do not cure, noise.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ ReLU, 2×2 max pooling between stages, fc 256-256-classes):
 and one layer, so that a single command prints the whole table:
 
 * ``conv``  batch 64, 64→64 channels, 32×32, 3×3, padding 1: forward +
-  backward (dx, dW, db) of one conv layer, no optimizer. bench_conv.py times
-  the same layer in one process and adds the machine's GEMM rate.
+  backward (dx, dW, db) of one conv layer, no optimizer; a line below its
+  rows gives the machine's GEMM rate and each framework's share of it.
+  bench_conv.py times other layer shapes, column-block sizes and the GPU.
 
 Each framework runs in its own subprocess so that peak memory (the growth of
 the process's max RSS from just before the first step, i.e. beyond the model
