@@ -152,19 +152,20 @@ def torch_synchronize(device):
         torch.cuda.synchronize()
 
 
-def run_minirect(net, device, steps, warmup):
+def run_minirect(net, device, steps, warmup, graph=False):
     import minirect as mr
-    import minirect.functional as F
+    from minirect.graphs import CapturedStep
+    from minirect.train import training_step
 
     if "out_channels" in net:
         return _run_minirect_layer(net, device, steps, warmup)
     model, opt, x, y = build_minirect(net, device)
+    train_step = training_step(model, opt)          # forward, loss, backward, SGD update
+    if graph:                                       # the same step, replayed from a CUDA graph
+        train_step = CapturedStep(train_step, model, opt)
 
     def step():
-        loss = F.softmax_cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(x, y)
         mr.backend.synchronize()
 
     return _time(step, steps, warmup, device)
@@ -259,12 +260,14 @@ def _time(step, steps, warmup, device, torch_cuda=False):
 
 def child(args):
     net = BENCHMARKS[args.net]
-    runner = run_minirect if args.framework == "minirect" else run_torch
     if args.framework == "torch":
         import torch
         torch.set_num_threads(args.threads)
         torch_true_float32()
-    result = runner(net, args.device, args.steps, args.warmup)
+        result = run_torch(net, args.device, args.steps, args.warmup)
+    else:
+        result = run_minirect(net, args.device, args.steps, args.warmup,
+                              graph=args.framework == "graph")
     result["images_per_s"] = net["batch"] / result["median_s"]
     print("RESULT " + json.dumps(result))
 
@@ -313,8 +316,11 @@ def main():
                         "shares its cores")
     p.add_argument("--rounds", type=int, default=3,
                    help="alternating minirect/PyTorch measurements per net (default 3)")
+    p.add_argument("--graph", action="store_true",
+                   help="on cuda: also time minirect's step replayed from a CUDA graph "
+                        "(row 'graph'; minirect.graphs)")
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--child", choices=["minirect", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["minirect", "graph", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -328,8 +334,12 @@ def main():
               f"{'ratio':>6} {'ratio range':>12} {'mem ratio':>9}")
     print(header)
     key = "gpu_mb" if args.device == "cuda" else "peak_rss_growth_mb"
-    frameworks = ("minirect", "torch") if have_torch else ("minirect",)
     for net in args.nets:
+        frameworks = ["minirect"]
+        if args.graph and args.device == "cuda" and net in NETS:
+            frameworks.append("graph")
+        if have_torch:
+            frameworks.append("torch")
         rounds = {name: [] for name in frameworks}
         for r in range(args.rounds):
             for name in (frameworks if r % 2 == 0 else frameworks[::-1]):
@@ -342,23 +352,23 @@ def main():
             for r in combined.values():
                 r["gflops"] = layer_flops(LAYERS[net]) / r["median_s"] / 1e9
                 r["gemm_share"] = r["gflops"] / gemm
-        mine, ref = combined["minirect"], combined.get("torch")
-        ratios = [m["median_s"] / t["median_s"] for m, t in zip(rounds["minirect"], rounds["torch"])] \
-            if ref else []
+        ref = combined.get("torch")
+        ratios = {name: [m["median_s"] / t["median_s"] for m, t in zip(rounds[name], rounds["torch"])]
+                  for name in combined if name != "torch" and ref}
         for name, r in combined.items():
             line = (f"{net:>6} {name:>9} {r['median_s'] * 1e3:>10.1f} {r['images_per_s']:>8.0f} "
                     f"{(r[key] or 0):>8.1f} ")
-            if name == "minirect" and ref:
-                mem_ratio = (mine[key] or 0) / max(ref[key] or 1e-9, 1e-9)
-                spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-                line += f"{statistics.median(ratios):>6.2f} {spread:>12} {mem_ratio:>9.2f}"
+            if name in ratios:
+                mem_ratio = (r[key] or 0) / max(ref[key] or 1e-9, 1e-9)
+                spread = f"{min(ratios[name]):.2f}-{max(ratios[name]):.2f}"
+                line += f"{statistics.median(ratios[name]):>6.2f} {spread:>12} {mem_ratio:>9.2f}"
             print(line)
         if net in LAYERS:
             print(f"{'':>6} GEMM rate (float32 2048x2048 matmul) {gemm:.0f} GFLOP/s; the layer: "
                   + ", ".join(f"{name} {r['gflops']:.0f} GFLOP/s ({100 * r['gemm_share']:.0f}%)"
                               for name, r in combined.items()))
-        rows.append({"net": net, "device": args.device, "minirect": mine, "torch": ref,
-                     "ratios": ratios, "rounds": rounds})
+        rows.append({"net": net, "device": args.device, **combined, "ratios": ratios,
+                     "rounds": rounds})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -8,6 +8,9 @@
    device synchronization (``.get()``, ``.item()``, ``float()``, a NumPy
    conversion), and minirect's explicit moves (``backend.to_device``,
    ``backend.to_numpy``) are counted.
+4. The same for a step replayed from a CUDA graph (``minirect.graphs``).
+5. Replayed steps compute what eager steps do: the losses of the first
+   steps of model B with dropout, from the same seed, eager and replayed.
 
 Step times are bench_step.py's job (the same nets as PyTorch's there).
 
@@ -53,6 +56,18 @@ def first_losses(device, steps=3):
     return losses
 
 
+def training(device, graph):
+    """(step, x, y): model B with dropout 0.5, seeded; ``step(x, y) -> (loss, logits)``."""
+    from minirect.graphs import CapturedStep
+    from minirect.train import training_step
+    model = reference_net(device, dropout=0.5)
+    opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.01, momentum=0.9)
+    step = training_step(model, opt)
+    if graph:
+        step = CapturedStep(step, model, opt)
+    return (step, *batch(device))
+
+
 def count_moves():
     counts = {"to_device": 0, "to_numpy": 0}
     originals = {name: getattr(backend, name) for name in counts}
@@ -88,32 +103,36 @@ def main():
           f"match: {close}")
     ok &= close
 
-    # 3. no host<->device traffic in a step (dropout on: masks come from the device RNG)
-    model = reference_net("cuda", dropout=0.5)
-    opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.01, momentum=0.9)
-    x, y = batch("cuda")
+    # 3, 4. no host<->device traffic in a step (dropout on: masks come from the device RNG)
+    for label, graph in (("[3]", False), ("[4] replayed from a CUDA graph:", True)):
+        step, x, y = training("cuda", graph)
+        for _ in range(5):                   # warm-up (allocations, kernels; the recording)
+            step(x, y)
+        counts, originals = count_moves()
+        try:
+            with cupyx.allow_synchronize(False):
+                for _ in range(3):
+                    step(x, y)
+            synced = False
+        except Exception as exc:             # cupyx raises DeviceSynchronized
+            synced = True
+            print(f"    synchronization inside the step: {type(exc).__name__}: {exc}")
+        finally:
+            for name, fn in originals.items():
+                setattr(backend, name, fn)
+        print(f"{label} explicit moves during 3 steps: {counts}; implicit synchronization: "
+              f"{synced}")
+        ok &= not synced and sum(counts.values()) == 0
 
-    def step():
-        loss = F.softmax_cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    step()                                   # warm-up (allocations, kernels)
-    counts, originals = count_moves()
-    try:
-        with cupyx.allow_synchronize(False):
-            for _ in range(3):
-                step()
-        synced = False
-    except Exception as exc:                 # cupyx raises DeviceSynchronized
-        synced = True
-        print(f"    synchronization inside the step: {type(exc).__name__}: {exc}")
-    finally:
-        for name, fn in originals.items():
-            setattr(backend, name, fn)
-    print(f"[3] explicit moves during 3 steps: {counts}; implicit synchronization: {synced}")
-    ok &= not synced and sum(counts.values()) == 0
+    # 5. replayed steps == eager steps (dropout on, the same seed)
+    losses = {}
+    for graph in (False, True):
+        step, x, y = training("cuda", graph)
+        losses[graph] = [float(step(x, y)[0]) for _ in range(8)]
+    close = np.allclose(losses[False], losses[True], rtol=1e-4, atol=1e-5)
+    print(f"[5] losses of 8 steps, eager {['%.5f' % v for v in losses[False]]}\n"
+          f"    replayed (recorded at step 4) {['%.5f' % v for v in losses[True]]} match: {close}")
+    ok &= close
 
     print("ALL OK" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from . import backend
 from .autograd import no_grad
 from .functional import softmax_cross_entropy
+from .graphs import CapturedStep
 from .nn.module import load_arrays, save_arrays
 
 CHECKPOINT = "checkpoint.npz"
@@ -180,10 +181,26 @@ def _read_every(loss_array) -> int:
     return READ_EVERY if backend.device_of(loss_array) == "cuda" else 1
 
 
+def training_step(model, optimizer, loss_fn=softmax_cross_entropy):
+    """The step of SGD training as a function ``step(x, y) -> (loss, logits)``
+    (backend arrays): forward, loss, backward, update."""
+    def step(x, y):
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.data, logits.data
+    return step
+
+
 def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1,
-                    mid_epoch=None):
+                    mid_epoch=None, step=None):
     """One pass over ``loader``; appends per-iteration rows to ``history``.
-    ``mid_epoch(i)``, if given, is called after iteration i (0-based)."""
+    ``mid_epoch(i)``, if given, is called after iteration i (0-based).
+    ``step`` is the training step (default ``training_step``; ``fit`` passes
+    a ``graphs.CapturedStep`` for ``cuda_graph=True``)."""
+    step = step or training_step(model, optimizer, loss_fn)
     model.train()
     totals = {"loss": 0.0, "wrong": 0, "count": 0, "last_loss": math.nan}
     start = time.perf_counter()
@@ -200,13 +217,9 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
                             err=f"{totals['wrong'] / totals['count']:.3f}", img_s=f"{rate:.0f}")
 
     for i, (x, y) in enumerate(iterable):
-        logits = model(x)
-        loss = loss_fn(logits, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        pending.append((i, loss.data, (logits.data.argmax(axis=1) != y.data).sum(), len(y)))
-        if len(pending) >= _read_every(loss.data):
+        loss, logits = step(x, y)
+        pending.append((i, loss, (logits.argmax(axis=1) != y.data).sum(), len(y)))
+        if len(pending) >= _read_every(loss):
             read_pending()
         if mid_epoch is not None:
             mid_epoch(i)
@@ -242,7 +255,8 @@ def _record(pending, epoch, steps, history, optimizer, totals, log_every):
 
 def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=None,
         out_dir=None, resume: bool = False, loss_fn=softmax_cross_entropy, progress: bool = True,
-        log_every: int = 1, on_epoch_end=None, eval_every: int = 0) -> History:
+        log_every: int = 1, on_epoch_end=None, eval_every: int = 0,
+        cuda_graph: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return its ``History``.
 
     ``eval_every`` > 0 also evaluates on ``val_loader`` every that many
@@ -254,6 +268,10 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     ignore the argument). With ``out_dir`` the history and a checkpoint are
     written after every epoch; ``resume=True`` continues from that checkpoint.
     ``on_epoch_end(epoch, row)`` is called after each epoch (e.g. diagnostics).
+
+    ``cuda_graph=True`` replays each training step from a recorded CUDA graph
+    on a GPU (``minirect.graphs``: the same arithmetic with far fewer kernel
+    launches); it changes nothing on the CPU.
     """
     if eval_every and val_loader is None:
         raise ValueError("fit: eval_every needs a val_loader")
@@ -273,10 +291,13 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
             _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
                                *evaluate(model, val_loader, loss_fn))
 
+    step = training_step(model, optimizer, loss_fn)
+    if cuda_graph:
+        step = CapturedStep(step, model, optimizer)
     for epoch in range(first_epoch, epochs + 1):
         train_loss, train_error, seconds = train_one_epoch(
             model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,
-            mid_epoch if eval_every else None)
+            mid_epoch if eval_every else None, step)
         row = {"epoch": epoch, "train_loss": train_loss, "train_error": train_error}
         if val_loader is not None:
             row["val_loss"], row["val_error"] = evaluate(model, val_loader, loss_fn)

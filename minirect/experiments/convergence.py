@@ -55,6 +55,7 @@ class Config:
     evals_per_epoch: int = 1              # validation passes per epoch (> 1: within epochs too)
     data_root: str | None = None          # dataset folder (default: $MINIRECT_DATA, then the cache)
     download: bool = False                # download a missing dataset (checksummed)
+    cuda_graph: bool = False              # on a GPU: replay each step from a CUDA graph
 
     @property
     def stage_counts(self) -> tuple:
@@ -142,7 +143,7 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     eval_every = eval_interval(len(train), config.evals_per_epoch)
     history = fit(model, train, opt, config.epochs, val_loader=val, out_dir=out_dir,
                   resume=resume, progress=progress, on_epoch_end=on_epoch_end,
-                  eval_every=eval_every)
+                  eval_every=eval_every, cuda_graph=config.cuda_graph)
     seconds = time.perf_counter() - start        # wall time of this call: a resumed run's new epochs
     stats_end = diagnostics.layer_statistics(model, x, y, config.weight_decay)
     return {"init": init, "seconds": seconds, "seed": seed, "history": history.epochs,

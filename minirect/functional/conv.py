@@ -333,13 +333,13 @@ def _shifted_pass(a, kernel, padding, kernels=None, bias=None, partner=None):
     for start, stop in windows.blocks:
         cols = windows.columns(a[start:stop])                  # (C·kh·kw, n·L)
         if kernels is not None:
-            y_block = kernels @ cols                            # (D, n·L): one GEMM
+            y_block = backend.matmul(kernels, cols)            # (D, n·L): one GEMM
             if bias is not None:
                 y_block += bias[:, None]                        # while the block is in cache
             y_block = y_block.reshape(-1, stop - start, OH, Wp)
             out[start:stop] = y_block[..., :OW].transpose(1, 0, 2, 3)   # drop the wrap-around
         if partner is not None:
-            corr += cols @ windows.in_window_order(partner[start:stop]).T
+            corr += backend.matmul(cols, windows.in_window_order(partner[start:stop]).T)
     return out, corr
 
 
@@ -394,7 +394,7 @@ class Conv2d(Function):
         y = self.xp.empty((N, D, OH, OW), dtype=x.dtype)
         for start, stop in self._blocks(x, W):
             cols = im2col(x[start:stop], (kh, kw), self.stride, self.padding)
-            y_block = w_mat @ cols                        # (D, n·OH·OW): one GEMM
+            y_block = backend.matmul(w_mat, cols)        # (D, n·OH·OW): one GEMM
             if b is not None:
                 y_block += b[:, None]                     # while the block is in cache
             y[start:stop] = y_block.reshape(D, stop - start, OH, OW).transpose(1, 0, 2, 3)
@@ -443,9 +443,10 @@ class Conv2d(Function):
             # gy of the block as (D, n·OH·OW), matching the columns' order.
             g = gy[start:stop].transpose(1, 0, 2, 3).reshape(D, -1)
             if need_W:
-                gW += g @ im2col(x[start:stop], (kh, kw), self.stride, self.padding).T
+                gW += backend.matmul(g, im2col(x[start:stop], (kh, kw), self.stride,
+                                                self.padding).T)
             if need_x:
-                gx[start:stop] = _col2im_view(w_mat.T @ g, x[start:stop].shape, (kh, kw),
+                gx[start:stop] = _col2im_view(backend.matmul(w_mat.T, g), x[start:stop].shape, (kh, kw),
                                               self.stride, self.padding)
         return gx, None if gW is None else gW.reshape(W.shape)
 

@@ -19,13 +19,13 @@ class Linear(Function):
         if x.ndim != 2 or x.shape[1] != W.shape[1]:
             raise ValueError(f"linear: expected input of shape (N, {W.shape[1]}), got {x.shape}")
         self.save_for_backward(x, W)
-        y = x @ W.T
+        y = backend.matmul(x, W.T)
         return y if b is None else y + b
 
     def backward(self, gy):
         x, W = self.saved
-        gx = gy @ W if self.inputs[0].requires_grad else None
-        gW = gy.T @ x
+        gx = backend.matmul(gy, W) if self.inputs[0].requires_grad else None
+        gW = backend.matmul(gy.T, x)
         if len(self.inputs) == 3:
             return gx, gW, gy.sum(axis=0)
         return gx, gW

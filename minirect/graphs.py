@@ -1,0 +1,101 @@
+"""A training step recorded once as a CUDA graph and replayed for every batch.
+
+Why. On a GPU every array operation is a kernel launch that costs 10-20 µs
+of Python and driver time, whatever the size of its arrays. One step of the
+22-layer benchmark net is about a thousand such operations, so with small
+batches the GPU spends most of a step waiting for Python. A CUDA graph is a
+recording of the kernels of one step, with their arguments; replaying it
+launches them all in one call.
+
+How ``CapturedStep`` works (the step itself is ``train.training_step``, the
+same code as without graphs):
+
+1. warm-up: the first calls run the step normally, on the graph's own stream
+   and memory pool (``backend.GraphRecorder``): kernels get compiled and the
+   pool gets blocks of the right sizes;
+2. record: the batch is copied into fixed input arrays and the step runs once
+   while CUDA records its kernels instead of executing them;
+3. replay: each later batch is copied into the same input arrays and the
+   graph is launched. Loss and logits are copied out, because the next
+   replay overwrites the arrays the graph writes them to.
+
+What a recording cannot do, and what this class does about it:
+
+* its shapes are fixed: a batch of another shape (the last, short batch of
+  an epoch) runs eagerly;
+* Python numbers are baked into its kernels, the learning rate among them:
+  a change of any optimizer hyperparameter, or of ``model.training``, makes
+  a new recording (so do replaced parameter or momentum arrays, e.g. after
+  loading a checkpoint);
+* it cannot copy data to or from the host: a step that does (for example
+  reading a value to decide what to do next) fails to record, with CuPy's
+  error. Dropout works: its random numbers come from a counter kept in GPU
+  memory and advanced inside the graph (``backend.random_uniform``).
+
+On the CPU there is nothing to record: ``CapturedStep`` runs the step
+normally, so code that uses it runs unchanged on both devices.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .autograd import Tensor
+
+
+class CapturedStep:
+    """``step(x, y) -> (loss, logits)`` arrays; on a GPU replayed from a CUDA graph.
+
+    ``step_fn(x, y)`` is one full training step (forward, loss, backward,
+    update) returning the loss and logits arrays; ``optimizer`` and ``model``
+    are the ones it uses (their state decides when to record again).
+    """
+
+    def __init__(self, step_fn, model, optimizer, warmup: int = 2):
+        self.step_fn, self.model, self.optimizer = step_fn, model, optimizer
+        self.warmup = warmup
+        self.recorder = None        # created on the first CuPy batch
+        self.recordings = 0         # how many graphs were recorded (tests, benchmarks)
+        self._forget()
+
+    def _forget(self) -> None:
+        self._key, self._warm, self._graph = None, 0, None
+        self._inputs = self._outputs = None
+
+    def __call__(self, x: Tensor, y: Tensor):
+        if not backend.is_cupy_array(x.data):
+            return self.step_fn(x, y)
+        if self.recorder is None:
+            self.recorder = backend.GraphRecorder()
+        key = self._state_key(x, y)
+        if self._graph is not None and key[0] != self._key[0]:
+            return self.step_fn(x, y)           # another batch shape: eagerly, graph kept
+        if key != self._key:
+            self._forget()
+            self._key = key
+        if self._warm < self.warmup:
+            self._warm += 1
+            return self.recorder.run(self.step_fn, x, y)
+        if self._graph is None:
+            self._record(x, y)
+        self._inputs[0].data[...] = x.data
+        self._inputs[1].data[...] = y.data
+        self.recorder.replay(self._graph)
+        return tuple(out.copy() for out in self._outputs)
+
+    def _record(self, x, y) -> None:
+        # Fixed input arrays from the private pool: the graph reads them at replay.
+        inputs = self.recorder.run(lambda: (Tensor(x.data.copy()), Tensor(y.data.copy())))
+        self._graph, self._outputs = self.recorder.record(self.step_fn, *inputs)
+        self._inputs = inputs
+        self._key = self._state_key(x, y)   # the recorded step may have made momentum buffers
+        self.recordings += 1
+
+    def _state_key(self, x, y):
+        """What the recording depends on: (batch layout, everything baked in)."""
+        groups = tuple(tuple((k, v) for k, v in sorted(g.items()) if k != "params")
+                       for g in self.optimizer.param_groups)
+        arrays = [p.data for p in self.optimizer.parameters()]
+        arrays += list(self.optimizer.velocity.values())
+        addresses = tuple(a.data.ptr for a in arrays)
+        batch = (x.shape, x.dtype, y.shape, y.dtype)
+        return batch, groups, self.model.training, addresses

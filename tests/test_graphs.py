@@ -1,0 +1,207 @@
+"""CUDA graphs (minirect.graphs, backend.GraphRecorder) and the GPU's dropout numbers.
+
+The CPU tests check what does not need a GPU: how a strided array is handed
+to cuBLAS, and that a ``CapturedStep`` on the CPU is the plain step. The
+``gpu`` tests check that a replayed step computes what the eager one does.
+"""
+
+import numpy as np
+import pytest
+
+import minirect as mr
+from minirect import backend, nn, optim
+from minirect.graphs import CapturedStep
+from minirect.train import fit, training_step
+from minirect.data import DataLoader
+
+from conftest import _cupy_or_skip
+
+
+def _as_blas_reads(x, transpose, ld):
+    """The matrix cuBLAS sees at x's first element with this flag and leading
+    dimension, as a row-major view (the inverse of blas_operand's reading)."""
+    step = x.itemsize
+    rows, cols = x.shape
+    strides = (ld * step, step) if transpose == 0 else (step, ld * step)
+    return np.lib.stride_tricks.as_strided(x, shape=(rows, cols), strides=strides)
+
+
+def _layouts(rng):
+    base = rng.standard_normal((12, 10)).astype(np.float32)
+    return {
+        "c-order": base,
+        "transposed": base.T,
+        "row slice": base[2:9],
+        "column slice (padded rows)": base[:, 1:7],
+        "transposed column slice": base[:, 1:7].T,
+        "every other row": base[::2],
+        "every other column": base[:, ::2],
+        "single row": base[3:4, 2:8],
+        "single column": base[:, 4:5],
+    }
+
+
+@pytest.mark.parametrize("name", list(_layouts(np.random.default_rng(0))))
+def test_blas_operand_describes_the_array(name):
+    x = _layouts(np.random.default_rng(0))[name]
+    y, transpose, ld = backend.blas_operand(x)
+    rows, cols = x.shape
+    stored_rows = cols if transpose == 0 else rows         # cuBLAS's rows of the stored matrix
+    assert ld >= max(1, stored_rows)
+    np.testing.assert_array_equal(_as_blas_reads(y, transpose, ld), x)
+    if name in ("c-order", "transposed", "row slice", "column slice (padded rows)",
+                "transposed column slice"):
+        assert np.shares_memory(y, x), "a layout cuBLAS can read must not be copied"
+
+
+def test_blas_operand_copies_what_cublas_cannot_read():
+    x = np.arange(40, dtype=np.float32).reshape(5, 8)[::2, ::2]     # no unit stride at all
+    y, transpose, ld = backend.blas_operand(x)
+    assert not np.shares_memory(x, y) and y.flags.c_contiguous and (transpose, ld) == (0, 4)
+
+
+def _net(dropout=0.0):
+    layers = [nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1),
+              nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(16, 3))
+
+
+def _batches(count, n=8, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((n, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, n))
+            for _ in range(count)]
+
+
+def _train(device, batches, graph, dropout=0.0, lr_change_at=None):
+    """Train _net on ``batches``; returns (losses, final parameters, the step)."""
+    mr.seed(3)
+    model = _net(dropout).to(device)
+    opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.05, momentum=0.9)
+    step = training_step(model, opt)
+    if graph:
+        step = CapturedStep(step, model, opt)
+    losses = []
+    for i, (x, y) in enumerate(batches):
+        if i == lr_change_at:
+            for group in opt.param_groups:
+                group["lr"] *= 0.1
+        loss, logits = step(mr.tensor(x, device=device), mr.tensor(y, device=device))
+        assert logits.shape == (len(y), 3)
+        losses.append(float(backend.to_numpy(loss)))
+    return losses, [backend.to_numpy(p.data) for p in model.parameters()], step
+
+
+def test_captured_step_on_the_cpu_is_the_plain_step():
+    batches = _batches(4)
+    plain = _train("cpu", batches, graph=False, dropout=0.5)
+    captured = _train("cpu", batches, graph=True, dropout=0.5)
+    assert plain[0] == captured[0]
+    for a, b in zip(plain[1], captured[1]):
+        np.testing.assert_array_equal(a, b)
+    assert captured[2].recorder is None and captured[2].recordings == 0
+
+
+def test_fit_with_cuda_graph_on_the_cpu_changes_nothing():
+    x = np.random.default_rng(0).standard_normal((40, 1, 8, 8)).astype(np.float32)
+    y = np.arange(40) % 3
+    histories = []
+    for graph in (False, True):
+        mr.seed(0)
+        model = _net(0.5)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        loader = DataLoader(x, y, batch_size=16, shuffle=True, seed=0)   # 16, 16, 8
+        histories.append(fit(model, loader, opt, 2, progress=False, cuda_graph=graph))
+    assert histories[0].iterations == histories[1].iterations
+
+
+# --------------------------------------------------------------------------- GPU
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(_layouts(np.random.default_rng(0))))
+def test_matmul_while_recording_matches_cupy(name):
+    cp = _cupy_or_skip()
+    rng = np.random.default_rng(2)
+    left = cp.asarray(_layouts(rng)[name])
+    right = cp.asarray(rng.standard_normal((left.shape[1], 5)).astype(np.float32))
+    recorder = backend.GraphRecorder()
+
+    def products():
+        return backend.matmul(left, right), backend.matmul(right.T, left.T)
+    recorder.run(products)                 # warm-up: fills the private pool, as CapturedStep does
+    graph, out = recorder.record(products)
+    recorder.replay(graph)
+    cp.cuda.Device().synchronize()
+    np.testing.assert_allclose(out[0].get(), (left @ right).get(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[1].get(), (right.T @ left.T).get(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_replayed_steps_match_eager_steps(dropout):
+    _cupy_or_skip()
+    batches = _batches(8)
+    eager = _train("cuda", batches, graph=False, dropout=dropout)
+    replayed = _train("cuda", batches, graph=True, dropout=dropout)
+    assert replayed[2].recordings == 1
+    np.testing.assert_allclose(replayed[0], eager[0], rtol=1e-4)
+    for a, b in zip(replayed[1], eager[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_a_new_learning_rate_records_a_new_graph():
+    _cupy_or_skip()
+    batches = _batches(10)
+    eager = _train("cuda", batches, graph=False, lr_change_at=6)
+    replayed = _train("cuda", batches, graph=True, lr_change_at=6)
+    assert replayed[2].recordings == 2
+    for a, b in zip(replayed[1], eager[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_a_short_batch_runs_eagerly_and_keeps_the_graph():
+    _cupy_or_skip()
+    batches = _batches(6) + _batches(1, n=5, seed=9) + _batches(3, seed=4)
+    eager = _train("cuda", batches, graph=False)
+    replayed = _train("cuda", batches, graph=True)
+    assert replayed[2].recordings == 1
+    np.testing.assert_allclose(replayed[0], eager[0], rtol=1e-4)
+    for a, b in zip(replayed[1], eager[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_gpu_uniform_numbers_are_fresh_seeded_and_uniform():
+    cp = _cupy_or_skip()
+    like = cp.zeros(1, dtype=cp.float32)
+    mr.seed(4)
+    a, b = backend.random_uniform((200_000,), like), backend.random_uniform((200_000,), like)
+    mr.seed(4)
+    again = backend.random_uniform((200_000,), like)
+    assert cp.array_equal(a, again) and not cp.array_equal(a, b)
+    values = a.get()
+    assert values.min() >= 0 and values.max() < 1
+    counts = np.histogram(values, bins=10, range=(0, 1))[0]
+    assert np.all(np.abs(counts - 20_000) < 5 * np.sqrt(20_000))     # 5 sigma per bin
+    assert abs(np.corrcoef(values[:-1], values[1:])[0, 1]) < 0.01
+
+
+@pytest.mark.gpu
+def test_replayed_dropout_draws_new_masks():
+    cp = _cupy_or_skip()
+    mr.seed(0)
+    x = mr.tensor(cp.ones((64, 64), dtype=cp.float32))
+    recorder = backend.GraphRecorder()
+
+    def masked():
+        return (mr.functional.dropout(x, 0.5).data,)
+    recorder.run(masked)                   # warm-up; also puts the generator's state on the GPU
+    graph, (mask,) = recorder.record(masked)
+    recorder.replay(graph)
+    first = mask.copy()
+    recorder.replay(graph)
+    assert not cp.array_equal(first, mask)
+    assert 0.4 < float((mask > 0).mean()) < 0.6
