@@ -25,7 +25,7 @@ if [ -d "${GPU_DATA:-.gpu_data}/mnist" ]; then
     "${FIGURE:-fig3}" --full --device cuda --cuda-graph --seeds 0 --epochs "${REPRO_EPOCHS:-2}" \
     --workers 2 --out "$OUT/${FIGURE:-fig3}_full" --quiet 2>&1 | tail -8
   echo "reproduce rc=${PIPESTATUS[0]}"
-  rm -rf "$OUT"/*_full/runs                     # keep the summary, not the weights
+  find "$OUT"/*_full -type f ! -name summary.txt -delete   # the device tool returns 8 files at most
 fi
 echo "== conv vs PyTorch CUDA =="
 timeout 30 python benchmarks/bench_conv.py --device cuda 2>&1 | tee "$OUT/bench_conv_gpu.log"
