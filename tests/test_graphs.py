@@ -61,8 +61,9 @@ def test_blas_operand_copies_what_cublas_cannot_read():
 
 
 def _net(dropout=0.0):
+    """Conv, pooling, SPP (model B's head), linear; dropout optional."""
     layers = [nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1),
-              nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.ReLU()]
+              nn.ReLU(), nn.SPP((2, 1)), nn.Linear(4 * 5, 16), nn.ReLU()]
     if dropout:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers, nn.Linear(16, 3))

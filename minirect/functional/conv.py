@@ -612,9 +612,13 @@ def _bin_members(size: int, bins: int, xp):
     """A table (bins, span): row i lists the pixels of bin i, padded to the
     longest bin's length ``span`` by repeating its last pixel (a repeated
     pixel cannot change a maximum, and comes after the original)."""
-    edges = _bin_edges(size, bins)
-    span = max(stop - start for start, stop in edges)
-    return xp.asarray([[min(start + u, stop - 1) for u in range(span)] for start, stop in edges])
+    span = max(stop - start for start, stop in _bin_edges(size, bins))
+    # The edges of _bin_edges again, computed on the device: a table made on
+    # the host would be copied to the GPU in every step, and a CUDA graph
+    # cannot record such a copy.
+    i = xp.arange(bins)
+    start, stop = (i * size) // bins, -((-(i + 1) * size) // bins)
+    return xp.minimum(start[:, None] + xp.arange(span), stop[:, None] - 1)
 
 
 class AdaptiveMaxPool2d(Function):
