@@ -68,6 +68,21 @@ def training(device, graph):
     return (step, *batch(device))
 
 
+def losses_of(training_run, steps=8, switch_at=None, matmul=None):
+    """Losses of ``steps`` steps; from step ``switch_at`` on, backend.matmul is ``matmul``."""
+    step, x, y = training_run
+    plain = backend.matmul
+    losses = []
+    try:
+        for i in range(steps):
+            if i == switch_at:
+                backend.matmul = matmul
+            losses.append(float(step(x, y)[0]))
+    finally:
+        backend.matmul = plain
+    return losses
+
+
 def count_moves():
     counts = {"to_device": 0, "to_numpy": 0}
     originals = {name: getattr(backend, name) for name in counts}
@@ -86,6 +101,7 @@ def main():
     if not mr.cuda_available():
         print("no CUDA device: nothing to check")
         return 1
+    import cupy
     import cupyx
 
     ok = True
@@ -124,15 +140,26 @@ def main():
               f"{synced}")
         ok &= not synced and sum(counts.values()) == 0
 
-    # 5. replayed steps == eager steps (dropout on, the same seed)
-    losses = {}
-    for graph in (False, True):
-        step, x, y = training("cuda", graph)
-        losses[graph] = [float(step(x, y)[0]) for _ in range(8)]
-    close = np.allclose(losses[False], losses[True], rtol=1e-4, atol=1e-5)
-    print(f"[5] losses of 8 steps, eager {['%.5f' % v for v in losses[False]]}\n"
-          f"    replayed (recorded at step 4) {['%.5f' % v for v in losses[True]]} match: {close}")
-    ok &= close
+    # 5. replayed steps == eager steps (dropout on, the same seed). The first
+    # three steps run eagerly (warm-up), the recorded graph from the fourth.
+    # While recording, the GEMMs go to cuBLAS directly (backend.matmul), not
+    # through CuPy, and cuBLAS may pick another algorithm for them: float32
+    # results differ in the last bits, and a 22-layer net amplifies that over
+    # the steps. So the eager reference does the same from its fourth step;
+    # then any difference left comes from the graph itself.
+    replayed = losses_of(training("cuda", graph=True))
+    cupy_gemms = losses_of(training("cuda", graph=False))
+    direct = backend._DirectCublas(cupy, cupy.cuda.Stream.null)
+    same_gemms = losses_of(training("cuda", graph=False), switch_at=3, matmul=direct.matmul)
+    for label, losses in (("eager, CuPy's GEMMs", cupy_gemms),
+                          ("eager, direct cuBLAS from step 4", same_gemms),
+                          ("replayed (recorded at step 4)", replayed)):
+        print(f"[5] {label:>32}: {' '.join('%.6f' % v for v in losses)}")
+    gap = np.max(np.abs(np.subtract(replayed, cupy_gemms)) / np.abs(cupy_gemms))
+    same = np.max(np.abs(np.subtract(replayed, same_gemms)) / np.abs(same_gemms))
+    print(f"    largest relative difference of replayed from eager: {gap:.1e} (CuPy's GEMMs), "
+          f"{same:.1e} (the same GEMMs); the latter must be < 1e-6: {same < 1e-6}")
+    ok &= same < 1e-6
 
     print("ALL OK" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
