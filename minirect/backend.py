@@ -447,7 +447,7 @@ class GraphRecorder:
 def _cublas_for_recording(cp, stream):
     """None when CuPy's own matmul can be recorded, else a ``_DirectCublas``."""
     a = cp.ones((4, 4), dtype=cp.float32)
-    out = a @ a                       # CuPy loads cuBLAS (and _DirectCublas finds it)
+    out = a @ a
     stream.synchronize()
     with stream:
         stream.begin_capture()
@@ -502,6 +502,7 @@ class _DirectCublas:
     def __init__(self, cp, stream):
         import ctypes
         self._cp, self._ctypes = cp, ctypes
+        cp.ones((2, 2), dtype=cp.float32) @ cp.ones((2, 2), dtype=cp.float32)   # CuPy loads cuBLAS
         self.lib = ctypes.CDLL(_loaded_library("libcublas.so"))
         vp, i32 = ctypes.c_void_p, ctypes.c_int
         for name in ("cublasSgemm_v2", "cublasDgemm_v2"):
