@@ -221,12 +221,13 @@ def seed(s: int) -> None:
     and GPU. Dropout masks on the GPU come from a CuPy generator seeded from
     the host one, so a training step never copies masks across the bus.
     """
-    global _generator, _device_generator
+    global _generator, _device_seed_pending
     _generator = numpy.random.default_rng(s)
-    _device_generator = None
+    _device_seed_pending = True        # the GPU's state is reseeded at its next draw
 
 
-_device_generator = None
+_device_generator = None       # the GPU's uint64 [seed, counter], after its first draw
+_device_seed_pending = True
 
 
 def random_uniform(shape, like):
@@ -239,12 +240,17 @@ def random_uniform(shape, like):
     step recorded as a CUDA graph (``minirect.graphs``) draws fresh numbers on
     every replay, because the counter it reads is advanced inside the graph.
     """
-    global _device_generator
+    global _device_generator, _device_seed_pending
     if not is_cupy_array(like):
         return _generator.random(shape, dtype=numpy.float32)
     cp = _cupy()
-    if _device_generator is None:       # seeded from the host generator, once
-        _device_generator = cp.asarray([int(_generator.integers(2**63)), 0], dtype=cp.uint64)
+    if _device_seed_pending:            # seeded from the host generator after each seed()
+        state = cp.asarray([int(_generator.integers(2**63)), 0], dtype=cp.uint64)
+        if _device_generator is None:
+            _device_generator = state
+        else:       # in place: a recorded CUDA graph goes on reading this very array
+            _device_generator[...] = state
+        _device_seed_pending = False
     out = cp.empty(shape, dtype=cp.float32)
     _uniform_kernel()(_device_generator, out)
     _device_generator[1:] += 1
@@ -252,6 +258,13 @@ def random_uniform(shape, like):
 
 
 _uniform_kernel_cache = None
+
+
+def device_random_key():
+    """What a recorded graph's random numbers depend on: the address of the
+    GPU's generator state, and whether a reseed is pending (graphs.py)."""
+    address = None if _device_generator is None else _device_generator.data.ptr
+    return address, _device_seed_pending
 
 
 def _uniform_kernel():
@@ -395,8 +408,12 @@ class GraphRecorder:
 
     A graph holds the addresses of every array its kernels touch. So all the
     work it records, and the warm-up runs before (``run``), use a private
-    stream and a private memory pool: no array made outside can ever be given
-    one of those addresses, and the graph's scratch memory stays its own.
+    stream and a private memory pool: the arrays it allocates, its scratch
+    memory among them, can never be given to an array made outside. The
+    graph also touches arrays made outside the pool (parameters, momentum
+    buffers, the GPU's random state, the cuBLAS workspace); those must stay
+    alive and in place, which ``graphs.CapturedStep`` checks before each
+    replay (its ``_state_key``).
     The stream is a blocking one, so it waits for work queued on CuPy's
     default stream before it and the default stream waits for it: copying a
     batch in, replaying, and reading the loss out need no extra

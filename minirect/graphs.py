@@ -26,7 +26,10 @@ What a recording cannot do, and what this class does about it:
 * Python numbers are baked into its kernels, the learning rate among them:
   a change of any optimizer hyperparameter, or of ``model.training``, makes
   a new recording (so do replaced parameter or momentum arrays, e.g. after
-  loading a checkpoint);
+  loading a checkpoint, and ``minirect.seed``, which reseeds the GPU's
+  random state at the next eager draw);
+* gradients: after each replay ``p.grad`` is the array the graph wrote
+  (an eager step in between may have set others);
 * it cannot copy data to or from the host: a step that does (for example
   reading a value to decide what to do next) fails to record, with CuPy's
   error. Dropout works: its random numbers come from a counter kept in GPU
@@ -51,6 +54,8 @@ class CapturedStep:
     """
 
     def __init__(self, step_fn, model, optimizer, warmup: int = 2):
+        if warmup < 1:      # the first step creates state (momentum buffers) a recording cannot
+            raise ValueError(f"CapturedStep needs warmup >= 1, got {warmup}")
         self.step_fn, self.model, self.optimizer = step_fn, model, optimizer
         self.warmup = warmup
         self.recorder = None        # created on the first CuPy batch
@@ -59,7 +64,7 @@ class CapturedStep:
 
     def _forget(self) -> None:
         self._key, self._warm, self._graph = None, 0, None
-        self._inputs = self._outputs = None
+        self._inputs = self._outputs = self._grads = None
 
     def __call__(self, x: Tensor, y: Tensor):
         if not backend.is_cupy_array(x.data):
@@ -80,6 +85,8 @@ class CapturedStep:
         self._inputs[0].data[...] = x.data
         self._inputs[1].data[...] = y.data
         self.recorder.replay(self._graph)
+        for p, grad in self._grads:         # an eager step in between set other arrays
+            p.grad = grad
         return tuple(out.copy() for out in self._outputs)
 
     def _record(self, x, y) -> None:
@@ -87,7 +94,13 @@ class CapturedStep:
         inputs = self.recorder.run(lambda: (Tensor(x.data.copy()), Tensor(y.data.copy())))
         self._graph, self._outputs = self.recorder.record(self.step_fn, *inputs)
         self._inputs = inputs
-        self._key = self._state_key(x, y)   # the recorded step may have made momentum buffers
+        # The arrays the graph writes the gradients to (kept alive here).
+        self._grads = [(p, p.grad) for p in self.optimizer.parameters()]
+        if self._state_key(x, y) != self._key:
+            self._forget()
+            raise RuntimeError("the training step changed the optimizer's or the random "
+                               "generator's arrays while it was recorded; give CapturedStep "
+                               "a larger warmup")
         self.recordings += 1
 
     def _state_key(self, x, y):
@@ -98,4 +111,4 @@ class CapturedStep:
         arrays += list(self.optimizer.velocity.values())
         addresses = tuple(a.data.ptr for a in arrays)
         batch = (x.shape, x.dtype, y.shape, y.dtype)
-        return batch, groups, self.model.training, addresses
+        return batch, groups, self.model.training, addresses, backend.device_random_key()

@@ -91,6 +91,7 @@ def _train(device, batches, graph, dropout=0.0, lr_change_at=None):
         loss, logits = step(mr.tensor(x, device=device), mr.tensor(y, device=device))
         assert logits.shape == (len(y), 3)
         losses.append(float(backend.to_numpy(loss)))
+    step.grads = [backend.to_numpy(p.grad) for p in model.parameters()]   # the last step's
     return losses, [backend.to_numpy(p.data) for p in model.parameters()], step
 
 
@@ -102,6 +103,13 @@ def test_captured_step_on_the_cpu_is_the_plain_step():
     for a, b in zip(plain[1], captured[1]):
         np.testing.assert_array_equal(a, b)
     assert captured[2].recorder is None and captured[2].recordings == 0
+
+
+def test_captured_step_needs_a_warmup():
+    model = _net()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="warmup"):
+        CapturedStep(training_step(model, opt), model, opt, warmup=0)
 
 
 def test_fit_with_cuda_graph_on_the_cpu_changes_nothing():
@@ -169,6 +177,8 @@ def test_a_short_batch_runs_eagerly_and_keeps_the_graph():
     eager = _train("cuda", batches, graph=False)
     replayed = _train("cuda", batches, graph=True)
     assert replayed[2].recordings == 1
+    for a, b in zip(replayed[2].grads, eager[2].grads):     # p.grad is the replay's again
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(replayed[0], eager[0], rtol=1e-4)
     for a, b in zip(replayed[1], eager[1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
