@@ -6,7 +6,6 @@
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-gpu-results}; mkdir -p "$OUT"
 nvidia-smi -L; python -c "import cupy, torch, numpy; print('cupy', cupy.__version__, 'torch', torch.__version__, 'numpy', numpy.__version__)"
-python -c "import cupy; print(\"begin_capture:\", (cupy.cuda.Stream.begin_capture.__doc__ or \"\")[:1500])"
 echo "== the CuPy cases of the test suite =="
 timeout 150 python -m pytest -q -m gpu -p no:cacheprovider tests > "$OUT/pytest.log" 2>&1; echo "pytest rc=$?"
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20; tail -2 "$OUT/pytest.log"

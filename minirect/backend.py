@@ -218,8 +218,9 @@ def seed(s: int) -> None:
 
     Initial weights are drawn on the host from one NumPy ``Generator`` and then
     moved, so a model seeded the same way starts from identical weights on CPU
-    and GPU. Dropout masks on the GPU come from a CuPy generator seeded from
-    the host one, so a training step never copies masks across the bus.
+    and GPU. Dropout masks on the GPU come from a generator whose state lives
+    in GPU memory and is reseeded from the host one at its next draw
+    (``random_uniform``), so a training step never copies masks across the bus.
     """
     global _generator, _device_seed_pending
     _generator = numpy.random.default_rng(s)
@@ -396,11 +397,6 @@ def matmul(a, b):
     if _recording is None or _recording.blas is None:
         return a @ b
     return _recording.blas.matmul(a, b)
-
-
-def recording() -> bool:
-    """Whether a CUDA graph is being recorded right now."""
-    return _recording is not None
 
 
 class GraphRecorder:
