@@ -1,4 +1,4 @@
-"""Pictures of the autograd graph, drawn with matplotlib alone (no graphviz).
+"""Pictures of the autograd graph, and a backward pass you can step through.
 
     x = minirect.tensor([1.0, 2.0], requires_grad=True); x.name = "x"
     y = (x * x).sum(); y.name = "y"
@@ -14,13 +14,22 @@ Remember that ``backward()`` frees the graph unless it is called with
 ``retain_graph=True``: draw before backward to see the whole graph, or retain
 it to see the gradients next to the values. A function whose graph was freed
 is still shown (its inputs are gone), marked "freed".
+
+``backward_steps(loss)`` replays the backward pass one function at a time,
+in the order ``loss.backward()`` uses, without touching any ``.grad``;
+``draw_step`` and ``step_through`` show it (a slider with ipywidgets, printed
+text without). ``to_dot`` writes the graph as Graphviz DOT text, which the
+optional ``graphviz`` package renders (``render_dot``).
 """
 
 from __future__ import annotations
 
-from . import backend
+from dataclasses import dataclass
 
-__all__ = ["graph_nodes", "draw_graph"]
+from . import autograd, backend
+
+__all__ = ["graph_nodes", "draw_graph", "backward_steps", "BackwardStep", "format_step",
+           "draw_step", "step_through", "to_dot", "render_dot"]
 
 # Colors of the node kinds in ``draw_graph``.
 COLORS = {
@@ -29,6 +38,7 @@ COLORS = {
     "tensor": "#d8f5d0",     # an intermediate result
     "function": "#ffd9a8",   # an operation
 }
+HIGHLIGHT = "#d62728"        # the frame of highlighted nodes (the active step)
 
 
 def _format_array(array, max_values: int = 4) -> str:
@@ -88,6 +98,11 @@ def graph_nodes(tensor) -> dict:
     has id 0; ids follow the order of discovery (a function's inputs in
     argument order). A tensor used twice by one function gives two edges.
     """
+    return _walk(tensor)[0]
+
+
+def _walk(tensor):
+    """``graph_nodes``'s graph, and the Tensor or Function behind each node id."""
     nodes, edges = [], []
     ids = {}                       # id(python object) -> node id
     keep = []                      # keep objects alive so id() stays unique during the walk
@@ -130,7 +145,7 @@ def graph_nodes(tensor) -> dict:
             depth[node_id] = max(depth[c] for c in consumers[node_id]) + 1
     for n in nodes:
         n["depth"] = depth[n["id"]]
-    return {"nodes": nodes, "edges": edges}
+    return {"nodes": nodes, "edges": edges}, keep
 
 
 def _topological_from_output(root, nodes, edges):
@@ -191,18 +206,21 @@ def _blocked(pos, src, dst, clearance: float = 0.35) -> bool:
 
 
 def draw_graph(tensor, ax=None, fontsize: float = 8, column_width: float = 1.3,
-               row_height: float = 1.0):
+               row_height: float = 1.0, highlight=()):
     """Draw the graph behind ``tensor`` with matplotlib; returns the Axes.
 
     Tensors are boxes (blue: leaves that require grad, grey: constants,
     green: intermediate results) showing the name, the value (or shape) and
     the gradient when there is one; functions are orange boxes with their
     class name. Arrows follow the data: input → function → output.
+    ``highlight`` lists Tensors or Functions drawn with a thick red frame
+    (``draw_step`` uses it for the function a backward step is at).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    graph = graph_nodes(tensor)
+    graph, objects = _walk(tensor)
+    marked = {id(obj) for obj in highlight}
     pos = _layout(graph)
     depth = max(n["depth"] for n in graph["nodes"])
     rows = max(sum(1 for n in graph["nodes"] if n["depth"] == d) for d in range(depth + 1))
@@ -214,9 +232,10 @@ def draw_graph(tensor, ax=None, fontsize: float = 8, column_width: float = 1.3,
     for n in graph["nodes"]:
         x, y = pos[n["id"]]
         boxstyle = "round,pad=0.35" if n["kind"] == "tensor" else "square,pad=0.35"
+        frame = (HIGHLIGHT, 2.5) if id(objects[n["id"]]) in marked else ("0.3", 0.8)
         texts[n["id"]] = ax.text(
             x, y, n["label"], ha="center", va="center", fontsize=fontsize, zorder=3,
-            bbox=dict(boxstyle=boxstyle, fc=COLORS[n["style"]], ec="0.3", lw=0.8))
+            bbox=dict(boxstyle=boxstyle, fc=COLORS[n["style"]], ec=frame[0], lw=frame[1]))
     # Arrows are drawn after the boxes (higher zorder): each box's frame is sized
     # when its text is drawn, and the arrow is clipped to the frames at draw time.
     seen = {}
@@ -242,3 +261,206 @@ def draw_graph(tensor, ax=None, fontsize: float = 8, column_width: float = 1.3,
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
               fontsize=fontsize, frameon=False)
     return ax
+
+
+# ----------------------------------------------------------------------------
+# Stepping through backward()
+# ----------------------------------------------------------------------------
+
+@dataclass
+class BackwardStep:
+    """One function of a backward pass, as ``backward()`` meets it.
+
+    ``grad_outputs``: dE/d(output) arriving at each output of ``function``
+    (all contributions summed). ``grad_inputs``: dE/d(input) it sends to each
+    input, None for inputs that need no gradient. ``leaf_grads``: each leaf
+    tensor that received a gradient so far, mapped to the sum received.
+    """
+    index: int
+    function: object
+    grad_outputs: tuple
+    grad_inputs: tuple
+    leaf_grads: dict
+
+    @property
+    def op(self) -> str:
+        return type(self.function).__name__
+
+
+def backward_steps(loss, grad=None):
+    """Yield a ``BackwardStep`` per function, in the order ``loss.backward()`` uses.
+
+    The order is autograd's own (``autograd._topological_order``: every
+    function comes after all functions that consume its outputs), and
+    functions that receive no gradient are skipped as ``backward()`` skips
+    them. At each function the chain rule runs: the gradient at its outputs
+    goes through ``Function.backward`` to its inputs; an input that is a leaf
+    adds it to its gradient, any other input passes it on to its creator.
+    Nothing is written to ``.grad`` and the graph is kept, so ``backward()``
+    can follow; the last step's ``leaf_grads`` are the gradients that
+    ``backward()`` accumulates into the leaves' ``.grad``.
+    """
+    if grad is None:
+        if loss.size != 1:
+            raise RuntimeError(f"backward_steps without a gradient needs a scalar, got shape {loss.shape}")
+        grad = loss.xp.ones_like(loss.data)
+    if loss.creator is None:
+        return
+    pending = {id(loss): backend.unwrap(grad)}       # gradients waiting at non-leaf tensors
+    leaves = {}                                       # leaf tensor -> gradient so far
+    index = 0
+    for fn in autograd._topological_order(loss.creator):
+        gys = _gradients_arriving(fn, pending)
+        if gys is None:
+            continue                                  # no gradient reached it (as in backward())
+        gxs = _call_backward(fn, gys)
+        for x, gx in zip(fn.inputs, gxs, strict=True):
+            if gx is None or not x.requires_grad:
+                continue
+            if x.creator is None:
+                leaves[x] = leaves[x] + gx if x in leaves else gx
+            else:
+                pending[id(x)] = pending[id(x)] + gx if id(x) in pending else gx
+        sent = tuple(None if gx is None or not x.requires_grad else gx
+                     for x, gx in zip(fn.inputs, gxs, strict=True))
+        yield BackwardStep(index, fn, gys, sent, dict(leaves))
+        index += 1
+
+
+def _gradients_arriving(fn, pending):
+    """The gradients at fn's outputs (zeros for an output nobody used), or None if none came."""
+    outputs = [out() for out in fn.outputs]
+    gys = [pending.pop(id(o), None) if o is not None else None for o in outputs]
+    if all(g is None for g in gys):
+        return None
+    return tuple(fn.xp.zeros(s, dtype=d) if g is None else g
+                 for g, (s, d) in zip(gys, fn.output_meta, strict=True))
+
+
+def _call_backward(fn, gys):
+    if fn.saved is None:
+        raise RuntimeError(f"{type(fn).__name__}: the graph was freed by backward(); step through "
+                           "it before backward(), or call backward(retain_graph=True)")
+    gxs = fn.backward(*gys)
+    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+    return tuple(g if g is None else fn.xp.asarray(g) for g in gxs)
+
+
+def _leaf_names(steps) -> dict:
+    """A name per leaf: its ``.name``, else leaf0, leaf1... in order of first gradient."""
+    names = {}
+    for step in steps:
+        for leaf in step.leaf_grads:
+            if id(leaf) not in names:
+                names[id(leaf)] = leaf.name or f"leaf{len(names)}"
+    return names
+
+
+def format_step(step, count=None, names=None) -> str:
+    """A few lines of text for one step: the function, the gradients in and out, the leaves."""
+    names = names if names is not None else _leaf_names([step])
+    of = f"/{count}" if count else ""
+    lines = [f"step {step.index + 1}{of}: {step.op}"]
+    for k, g in enumerate(step.grad_outputs):
+        which = f" {k}" if len(step.grad_outputs) > 1 else ""
+        lines.append(f"  gradient arriving at output{which}: {_format_array(g)}")
+    for k, (x, g) in enumerate(zip(step.function.inputs, step.grad_inputs, strict=True)):
+        if g is not None:
+            label = x.name or ("leaf" if x.creator is None else "intermediate")
+            lines.append(f"  sends to input {k} ({label}): {_format_array(g)}")
+    leaves = ", ".join(f"{names.get(id(t), t.name or '?')} = {_format_array(g)}"
+                       for t, g in step.leaf_grads.items())
+    lines.append(f"  leaf gradients so far: {leaves or '(none yet)'}")
+    return "\n".join(lines)
+
+
+def draw_step(loss, step, ax=None, count=None, **kwargs):
+    """``draw_graph(loss)`` with the step's function framed in red and a one-line title.
+
+    The title names the step and the gradient arriving at the function;
+    ``format_step`` gives the full text (gradients sent, leaves so far).
+    """
+    ax = draw_graph(loss, ax=ax, highlight=[step.function], **kwargs)
+    arriving = ", ".join(_format_array(g) for g in step.grad_outputs)
+    of = f"/{count}" if count else ""
+    ax.set_title(f"backward step {step.index + 1}{of}: {step.op}, gradient arriving {arriving}",
+                 fontsize=9)
+    return ax
+
+
+def step_through(loss, widgets=None):
+    """Step through ``loss``'s backward pass: an ipywidgets slider over ``draw_step``.
+
+    Without ipywidgets (or with ``widgets=False``) every step is printed
+    instead. Returns the widget, or the list of steps when printed.
+    """
+    steps = list(backward_steps(loss))
+    if not steps:
+        raise ValueError("step_through: the loss has no function nodes to step through")
+    names = _leaf_names(steps)
+    ipywidgets = None
+    if widgets is not False:
+        try:
+            import ipywidgets
+        except ImportError:
+            if widgets:
+                raise ImportError("step_through(widgets=True) needs ipywidgets: "
+                                  "pip install 'minirect[notebooks]'") from None
+    if ipywidgets is None:
+        for step in steps:
+            print(format_step(step, len(steps), names))
+        return steps
+
+    def show(index):
+        import matplotlib.pyplot as plt
+        draw_step(loss, steps[index], count=len(steps))
+        plt.show()
+        print(format_step(steps[index], len(steps), names))
+
+    slider = ipywidgets.IntSlider(value=0, min=0, max=len(steps) - 1, description="step")
+    return ipywidgets.VBox([slider, ipywidgets.interactive_output(show, {"index": slider})])
+
+
+# ----------------------------------------------------------------------------
+# Graphviz
+# ----------------------------------------------------------------------------
+
+def _dot_text(text) -> str:
+    """A DOT string literal (backslashes, quotes and newlines escaped)."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(tensor, highlight=()) -> str:
+    """The graph behind ``tensor`` as Graphviz DOT text (data flows left to right).
+
+    One node per ``graph_nodes`` node, named n<id>: tensors as rounded boxes,
+    functions as plain boxes, coloured as in ``draw_graph``; one edge
+    ``n<src> -> n<dst>`` per edge. ``highlight`` frames Tensors/Functions in red.
+    """
+    graph, objects = _walk(tensor)
+    marked = {id(obj) for obj in highlight}
+    lines = ["digraph minirect {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    for n in graph["nodes"]:
+        style = "rounded,filled" if n["kind"] == "tensor" else "filled"
+        attrs = [f"label={_dot_text(n['label'])}", "shape=box", f'style="{style}"',
+                 f'fillcolor="{COLORS[n["style"]]}"']
+        if id(objects[n["id"]]) in marked:
+            attrs += [f'color="{HIGHLIGHT}"', "penwidth=2.5"]
+        lines.append(f"  n{n['id']} [{', '.join(attrs)}];")
+    lines += [f"  n{src} -> n{dst};" for src, dst in graph["edges"]]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render_dot(tensor, highlight=()):
+    """A ``graphviz.Source`` of ``to_dot(tensor)`` (shows itself in a notebook).
+
+    Needs the optional ``graphviz`` package (``pip install 'minirect[notebooks]'``)
+    and Graphviz's ``dot`` program to draw.
+    """
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError("render_dot needs the graphviz package: pip install 'minirect[notebooks]' "
+                          "(and the Graphviz programs); to_dot() gives the text without it") from None
+    return graphviz.Source(to_dot(tensor, highlight))
