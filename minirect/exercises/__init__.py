@@ -36,7 +36,7 @@ import textwrap
 from . import convolution, gradients, rectifiers, training
 from ._checker import Exercise, Verdict, grade
 
-__all__ = ["names", "describe", "check", "solution", "main", "Verdict"]
+__all__ = ["names", "describe", "check", "solution", "grade_file", "main", "Verdict"]
 
 _EXERCISES = {e.name: e for e in (gradients.EXERCISES + rectifiers.EXERCISES
                                   + convolution.EXERCISES + training.EXERCISES)}

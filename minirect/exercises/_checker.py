@@ -128,7 +128,8 @@ class CaseResult:
 class Verdict:
     """The result of ``check``: truthy only when every case passed."""
     name: str
-    cases: list
+    cases: list                   # the cases run, up to and including the first failure
+    total: int = 0                # the cases the exercise has
 
     @property
     def passed(self) -> bool:
@@ -143,7 +144,7 @@ class Verdict:
 
     def line(self) -> str:
         """The one-line verdict."""
-        n = len(self.cases)
+        n = self.total or len(self.cases)
         if self.passed:
             return f"PASS {self.name}: all {n} cases passed"
         bad = self.failure
@@ -166,12 +167,13 @@ class Verdict:
 def grade(exercise: Exercise, fn: Callable) -> Verdict:
     """Run ``fn`` on every case of ``exercise``; stop at the first failing case."""
     results = []
-    for case in exercise.cases():
+    cases = exercise.cases()
+    for case in cases:
         result = _grade_case(exercise, fn, case)
         results.append(result)
         if not result.passed:
             break
-    return Verdict(exercise.name, results)
+    return Verdict(exercise.name, results, len(cases))
 
 
 def _expected(exercise, case):
