@@ -77,6 +77,9 @@ def _parser():
     tr.add_argument("--download", action="store_true", help="download the dataset if missing")
 
     sub.add_parser("info", help="print versions and devices")
+    # parsed by minirect.exercises.main (main() hands it the rest of the line)
+    sub.add_parser("exercises", add_help=False,
+                   help="self-grading exercises: minirect exercises check student.py [--only NAME]")
     return parser
 
 
@@ -140,6 +143,10 @@ def cmd_info(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["exercises"]:          # list | describe NAME | check FILE [--only NAME ...]
+        from .exercises import main as exercises_main
+        return exercises_main(argv[1:])
     args = _parser().parse_args(argv)
     handler = {"reproduce": cmd_reproduce, "train": cmd_train, "info": cmd_info}[args.command]
     try:
