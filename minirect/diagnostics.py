@@ -17,8 +17,11 @@ layers from their actual shapes and weights' variances: for a rectified net
     Var[∂E/∂x_l]  = n̂_l Var[w_l] · ½ Var[∂E/∂x_{l+1}]      (n̂_l = k² d, fan-out)
 
 so MSRA (½ n Var[w] = 1) keeps the signal flat while the paper's Xavier
-(n Var[w] = 1) shrinks it by 1/√2 per layer. Pooling and SPP are not part of
-the theory; ``predicted_stds`` ignores them.
+(n Var[w] = 1) shrinks it by 1/√2 per layer. That idealized theory assumes
+large maps and no pooling. ``predicted_stds(model, geometry=True, inputs=x)``
+(``geometry_aware_stds``) follows the real maps instead: zero padding (a 3×3
+"same" conv on a 4×4 map keeps 100/144 of the variance), max pooling and SPP,
+and the finite width's effect on a seed's std (docs/derivations/initialization.md).
 """
 
 from __future__ import annotations
