@@ -1,22 +1,33 @@
-"""Execute every notebook in ``notebooks/`` in its FAST setting.
+"""Check the notebooks in ``notebooks/`` and execute them in their FAST setting.
 
-A broken notebook is a failing test. Each notebook runs in a fresh kernel
-started from this interpreter (nbclient replaces the kernel spec's "python"
-with ``sys.executable``), with ``MINIRECT_NOTEBOOK_FAST=1`` and the repository
-on ``PYTHONPATH``, so the checkout under test is what the notebook imports.
-The structural checks (a "parameters" cell first, stored outputs) are quick
-and run without executing anything.
+Each notebook is a pair (see notebooks/README.md): ``NAME.py``, its text source
+in jupytext's ``py:percent`` format, and ``NAME.ipynb``, the same cells with
+the stored outputs of the default setting. The quick checks only read files:
+the two halves of a pair agree, the "parameters" cell comes first, outputs are
+stored, and the setup cell installs minirect from setup.cfg's ``url`` when it
+is missing. A broken notebook is a failing test: the slow ones execute every
+notebook in a fresh kernel started from this interpreter (nbclient replaces
+the kernel spec's "python" with ``sys.executable``), with
+``MINIRECT_NOTEBOOK_FAST=1``, in a temporary working directory (a notebook
+must not depend on the folder it is started in), and with the repository on
+``PYTHONPATH``, so the checkout under test is what the notebook imports.
 """
 
 from __future__ import annotations
 
+import configparser
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
 CELL_TIMEOUT = 300
 
 nbformat = pytest.importorskip("nbformat")
@@ -34,9 +45,54 @@ def _code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_notebooks_exist():
-    assert NOTEBOOKS, f"no notebooks found in {ROOT / 'notebooks'}"
+def _cells(nb):
+    """What a pair must agree on: each cell's type, source and tags."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
+
+def _repository_url():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    return config["metadata"]["url"]
+
+
+def test_notebooks_exist():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+
+
+# -- The pairs: NAME.py (the source people edit) and NAME.ipynb (with outputs) --------------
+
+def test_every_notebook_has_a_text_source():
+    assert {p.stem for p in NOTEBOOKS} == {p.stem for p in SOURCES}, (
+        "each notebooks/NAME.ipynb needs its text source notebooks/NAME.py and vice versa "
+        "(`jupytext --sync notebooks/NAME.py` writes the missing half; see notebooks/README.md)")
+
+
+def test_jupytext_pairs_ipynb_with_py_percent():
+    # `jupytext --sync` and Jupyter (with jupytext installed) pair the files through this config.
+    from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
+
+    path = find_jupytext_configuration_file(str(NOTEBOOK_DIR))
+    assert path and Path(path).parent == NOTEBOOK_DIR, f"no jupytext config in {NOTEBOOK_DIR}: {path}"
+    config = load_jupytext_configuration_file(path)
+    assert config.default_formats(str(NOTEBOOKS[0])) == "ipynb,py:percent"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_matches_its_source(path):
+    import jupytext
+
+    source = path.with_suffix(".py")
+    assert source.exists(), f"{path.name} has no text source {source.name}"
+    text_cells, stored_cells = _cells(jupytext.read(source)), _cells(_read(path))
+    hint = (f"{path.name} and {source.name} disagree; after editing {source.name}, run "
+            f"`jupytext --sync notebooks/{source.name}` and execute the notebook (notebooks/README.md)")
+    assert len(text_cells) == len(stored_cells), f"{hint}: {len(text_cells)} cells vs {len(stored_cells)}"
+    for index, (text, stored) in enumerate(zip(text_cells, stored_cells)):
+        assert text == stored, f"{hint}: cell {index} differs"
+
+
+# -- What every notebook starts with ----------------------------------------------------------
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_first_code_cell_is_tagged_parameters(path):
@@ -57,6 +113,84 @@ def test_first_markdown_cell_has_a_title(path):
         f"{path.name}: the first markdown cell must start with a '# ' heading")
 
 
+@pytest.mark.parametrize("path", SOURCES, ids=_ids(SOURCES))
+def test_no_sys_path_fallback(path):
+    # A notebook imports the installed minirect, from whatever folder its kernel started in.
+    assert "sys.path" not in path.read_text(encoding="utf-8"), (
+        f"{path.name} changes sys.path; install minirect instead (pip install -e \".[notebooks]\")")
+
+
+# Runs the parameters and setup cells of each notebook in one fresh interpreter, first with
+# minirect hidden (sys.modules[name] = None: find_spec says it is not installed) and pip
+# replaced by a recorder that "installs" it by un-hiding it, then once more with it present.
+_SETUP_HARNESS = r"""
+import json, subprocess, sys
+
+notebooks = json.loads(sys.stdin.read())
+calls = []
+
+def fake_check_call(command, **kwargs):
+    calls.append(command)
+    del sys.modules["minirect"]        # installed: the next import finds it
+    return 0
+
+subprocess.check_call = fake_check_call
+
+def run(cells, hide):
+    for name in [m for m in sys.modules if m == "minirect" or m.startswith("minirect.")]:
+        del sys.modules[name]
+    if hide:
+        sys.modules["minirect"] = None
+    namespace = {"__name__": "__main__"}
+    for source in cells:
+        code = "\n".join(line for line in source.splitlines() if not line.startswith("%"))
+        exec(compile(code, "<cell>", "exec"), namespace)
+
+results = {}
+for name, cells in notebooks.items():
+    calls.clear()
+    print(f"--- {name}", flush=True)
+    run(cells, hide=True)
+    results[name] = {"missing": list(calls)}
+    calls.clear()
+    run(cells, hide=False)
+    results[name]["present"] = list(calls)
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def test_setup_cell_installs_minirect_from_the_repository_url_when_missing():
+    url = _repository_url()
+    assert url.startswith("https://"), f"setup.cfg's url should be the repository's address: {url!r}"
+    notebooks = {}
+    for path in NOTEBOOKS:
+        cells = _code_cells(_read(path))
+        assert f'MINIRECT_URL = "{url}"' in cells[1].source, (
+            f"{path.name}: the setup cell (second code cell) should set MINIRECT_URL "
+            f"to setup.cfg's url {url}")
+        notebooks[path.stem] = [cells[0].source, cells[1].source]
+    env = dict(os.environ, MINIRECT_NOTEBOOK_FAST="1", MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    env.pop("MINIRECT_DEVICE", None)
+    proc = subprocess.run([sys.executable, "-c", _SETUP_HARNESS], input=json.dumps(notebooks),
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(proc.stdout.rsplit("RESULTS ", 1)[1])
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", f"git+{url}"]
+    for name, calls in results.items():
+        assert calls["missing"] == [pip], f"{name}: without minirect the setup cell ran {calls['missing']}"
+        assert calls["present"] == [], \
+            f"{name}: with minirect installed the setup cell ran {calls['present']}"
+    # each notebook's setup cell says what it does, then imports and prints the versions and device
+    for block in proc.stdout.split("--- ")[1:]:
+        name = block.split("\n", 1)[0]
+        assert f"minirect is not installed in this environment: installing it with pip from {url}" in block, (
+            f"{name}: the setup cell should say it installs minirect:\n{block}")
+        assert block.count("device: cpu") == 2, f"{name}: the setup cell did not finish:\n{block}"
+
+
+# -- Stored outputs and execution ----------------------------------------------------------------
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_stored_outputs(path):
     """The notebook was executed before it was saved: every code cell has a count, no errors."""
@@ -65,21 +199,22 @@ def test_stored_outputs(path):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         assert cell.execution_count is not None, (
-            f"{path.name}, cell {index}: not executed; run the notebook (notebooks/build_notebooks.py) "
-            "and save it with its outputs")
+            f"{path.name}, cell {index}: not executed; execute the notebook in its default setting "
+            "and save it with its outputs (notebooks/README.md)")
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         assert not errors, f"{path.name}, cell {index}: stored error {errors[0].get('ename')}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_runs_fast(path, monkeypatch):
+def test_notebook_runs_fast(path, monkeypatch, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     monkeypatch.setenv("MINIRECT_NOTEBOOK_FAST", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     nb = _read(path)
+    # The kernel starts in an empty temporary folder, not in notebooks/.
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+                                     resources={"metadata": {"path": str(tmp_path)}})
     client.execute()      # raises CellExecutionError with the failing cell's traceback

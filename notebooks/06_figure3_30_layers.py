@@ -1,0 +1,179 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Figure 3: at 30 layers Xavier stalls, MSRA converges
+#
+# In Figure 3 of the paper a 30-layer plain net (27 conv + 3 fc) is trained with the paper's
+# **"Xavier"** initialization, $\hat n_l\,\mathrm{Var}[w_l] = 1$, and with **MSRA**,
+# $\tfrac12 \hat n_l\,\mathrm{Var}[w_l] = 1$. MSRA converges; *"Xavier completely stalls — we also
+# verify that its gradients are all diminishing. It does not converge even given more epochs."*
+# Footnote 2: with weight decay on, the gradient does not literally vanish — it is driven only by the
+# weight decay term.
+#
+# This notebook runs the same comparison at a small scale through minirect's public API
+# (`minirect.experiments.convergence`), shows the per-layer signal at initialization against the
+# theory, the validation-error curves in the paper's style (MSRA red, Xavier blue), and whether
+# the gradients of the stalled runs are driven only by weight decay. The configuration and its
+# deviations from the paper are explained in `docs/reproduction.md`; the default setting is the
+# one `minirect reproduce fig3` runs.
+
+# %% tags=["parameters"]
+# Parameters (papermill style: this cell is tagged "parameters").
+import os
+
+FAST = os.environ.get("MINIRECT_NOTEBOOK_FAST", "0") == "1"   # tiny sizes: the test suite
+DEVICE = os.environ.get("MINIRECT_DEVICE", "cpu")              # "cpu" or "cuda"
+SEED = 0
+FULL = False   # the larger setting, meant for a GPU: MNIST, wider net (see convergence.FULL)
+
+# %%
+# %matplotlib inline
+import dataclasses
+import importlib.util
+import subprocess
+import sys
+import time
+
+# minirect imports from any folder once installed (`pip install -e ".[notebooks]"` in a checkout).
+# Where it is not (a hosted notebook service), this installs it from its repository, setup.cfg's url.
+MINIRECT_URL = "https://github.com/minirect/minirect"
+if importlib.util.find_spec("minirect") is None:
+    print(f"minirect is not installed in this environment: installing it with pip from {MINIRECT_URL}")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{MINIRECT_URL}"])
+    importlib.invalidate_caches()
+
+import matplotlib.pyplot as plt
+
+import minirect
+from minirect import diagnostics
+from minirect.experiments import convergence
+
+minirect.use(DEVICE)
+minirect.seed(SEED)
+plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9})
+print("minirect", minirect.__version__, minirect.versions())
+print("device:", minirect.default_device(), "| default dtype:", minirect.tensor([0.0]).dtype,
+      "| FAST:", FAST, "| FULL:", FULL)
+
+# %% [markdown]
+# ## The setting
+
+# %%
+out_dir = os.path.join("runs", "fig3" + ("-fast" if FAST else ""))
+config = convergence.make_config("fig3", fast=FAST, full=FULL,
+                                 device=DEVICE if DEVICE != "cpu" else None)
+for key, value in dataclasses.asdict(config).items():
+    print(f"{key:>14}: {value}")
+
+# %% [markdown]
+# ## Why depth separates the two rules
+#
+# For a layer $l$ with $\hat n_l = k^2 d_l$ and a ReLU after it, Eq. 14 of the paper gives the
+# variance of the gradient that reaches layer $l$ from above:
+#
+# $$\mathrm{Var}[\Delta x_l] = \tfrac12\,\hat n_l\,\mathrm{Var}[w_l]\;\mathrm{Var}[\Delta x_{l+1}].$$
+#
+# With MSRA the factor is 1: the backward signal stays flat. With the paper's Xavier it is ½, so the
+# gradient std shrinks by $1/\sqrt2$ per layer: $2^{-L/2}$ over $L$ layers, about $3\cdot10^{-5}$ for
+# $L = 30$ and $5\cdot10^{-4}$ for $L = 22$. The forward signal shrinks alike. The cell below measures
+# both at initialization on this notebook's net (solid) against that prediction (dashed), computed by
+# `diagnostics.predicted_stds` from the actual layer shapes. Pooling, SPP and the small feature maps
+# (zero padding on 4×4 maps) are not in the theory, which is why the measured MSRA curve is not
+# perfectly flat.
+
+# %%
+loaders = convergence.load_data(config)
+train_loader, val_loader, classes, channels, size = loaders
+x, y = next(iter(train_loader))
+stats, theory = {}, {}
+for init in ("msra", "xavier"):
+    minirect.seed(SEED)
+    model = convergence.build_model(config, init, classes, channels, size).to(config.device)
+    label = init.upper() if init == "msra" else "Xavier"
+    stats[label] = diagnostics.layer_statistics(model, x, y, config.weight_decay)
+    # theory for the std of the input actually fed in
+    theory[label] = diagnostics.predicted_stds(model, input_std=float(x.data.std()))
+fig = diagnostics.plot_layer_statistics(stats, theory=theory,
+                                        title=f"{config.depth}-layer net at initialization")
+plt.show()
+for label, s in stats.items():
+    ratio = s[0]["grad_std"] / s[-1]["grad_std"]
+    print(f"{label:>6}: std of dE/dy at layer 1 / at the last layer = {ratio:.2e}")
+
+# %% [markdown]
+# ## Training both initializations
+#
+# Each seed trains an MSRA net and a Xavier net with the same data order, learning rate, momentum
+# 0.9 and weight decay 5e-4. `run` also writes `history.csv`, `curves.png`, `layers.png` and
+# `summary.txt` into `out_dir`.
+
+# %%
+start = time.perf_counter()
+result = convergence.run("fig3", out_dir, config=config, progress=False)
+print(f"wall time: {time.perf_counter() - start:.0f} s")
+print(convergence.summary_text(result))
+
+# %%
+convergence.plot_curves(result)
+plt.show()
+
+# %% [markdown]
+# ## Footnote 2: diminishing gradients
+#
+# The ratio of the weight-decay term to the data gradient, per layer. Above 1 (dotted line) a
+# layer's update comes mostly from weight decay: its weights only shrink.
+
+# %%
+# Footnote 2: is each layer's update driven by the data or by weight decay?
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+for ax, when in zip(axes, ("stats_start", "stats_end")):
+    for r in result["runs"]:
+        ratio = [max(s["decay_ratio"], 1e-3) for s in r[when]]
+        ax.semilogy(range(1, len(ratio) + 1), ratio, color=convergence.COLORS[r["init"]], alpha=0.7,
+                    label=f'{r["init"]} seed {r["seed"]}')
+    ax.axhline(1.0, color="gray", ls=":")
+    ax.set(title="at initialization" if when == "stats_start" else "after training", xlabel="layer")
+axes[0].set_ylabel("RMS(λ·W) / RMS(∂E/∂W)")
+axes[1].legend(fontsize=7)
+plt.show()
+for r in result["runs"]:
+    n = len(diagnostics.vanishing_layers(r["stats_end"]))
+    print(f'{r["init"]:>6} seed {r["seed"]}: {n} of {len(r["stats_end"])} layers driven mainly '
+          'by weight decay at the end')
+
+# %% [markdown]
+# ## Verdict (computed from this run)
+
+# %%
+for line in result["summary"]["verdict"]:
+    print(line)
+
+# %% [markdown]
+# ## What reproduced, and what did not (default setting, seeds 0–2)
+#
+# - **MSRA converges** in every seed: final validation error 0.165 / 0.135 / 0.217 after 30 epochs
+#   (best 0.165 / 0.087 / 0.200), against a chance error of 0.9; it first falls below half of chance
+#   at epoch 13 / 12 / 21.
+# - **Xavier stalls** in every seed: its validation loss never drops below ln 10 (the loss of uniform
+#   outputs) and its error ends at 0.902 in all three. On the issue's literal criterion ("within 2
+#   points of chance for the whole run") seeds 0 and 2 pass; **seed 1 does not**: at epoch 1 its
+#   error was 0.875 (2.5 points below 0.9) while its loss was exactly ln 10 — the argmax of nearly
+#   equal logits flickered, the net had learned nothing.
+# - **Its gradients vanish** (the paper's "we also verify that its gradients are all diminishing"):
+#   at initialization the gradient reaching layer 1 is about 1e-9 for Xavier against 3–5e-5 for
+#   MSRA, and at the end of training weight decay outweighs the data gradient in 29 of Xavier's 30
+#   layers (footnote 2) and in none of MSRA's.
+# - Scale caveats: 8×8 digits instead of ImageNet, 10 classes, widths 16/32/32, lr 0.001 instead of
+#   0.01, 660 iterations. See `docs/reproduction.md` for why each choice was made.
