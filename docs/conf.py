@@ -5,6 +5,9 @@ Build (from the repository root)::
     pip install -e ".[docs]"
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
+then open ``docs/_build/html/index.html``: the site works from disk with no
+network (MathJax and the search index are part of it).
+
 Pages are Markdown (MyST). Notebooks in ``../notebooks`` are copied into
 ``docs/notebooks/`` when the build starts (see ``_sync_notebooks``) and
 rendered from their stored outputs by myst-nb: they are never executed here.
@@ -12,6 +15,7 @@ rendered from their stored outputs by myst-nb: they are never executed here.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
@@ -38,6 +42,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",        # a copy button on every code block
 ]
 
 exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
@@ -59,16 +64,79 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 
 # -- HTML ------------------------------------------------------------------------
+#
+# sphinx-book-theme: the Jupyter Book look students know from course books. Left:
+# the table of contents by part (the toctree captions in index.md); right: the
+# page's outline; a download button that offers each notebook page's .ipynb.
 
-html_theme = "alabaster"
+html_theme = "sphinx_book_theme"
 html_title = f"minirect {release}"
 html_static_path = ["_static"]
+html_sourcelink_suffix = ""      # _sources/x.ipynb, not x.ipynb.txt: the download is a notebook
 html_theme_options = {
-    "description": "A NumPy/CuPy deep-learning engine that reproduces "
-                   "He et al. 2015, “Delving Deep into Rectifiers”.",
-    "fixed_sidebar": True,
-    "page_width": "1100px",
+    "home_page_in_toc": True,
+    "show_toc_level": 2,
+    "use_download_button": True,
+    "use_fullscreen_button": False,
+    "navigation_with_keys": False,
 }
+
+# sphinx-copybutton: leave prompts and outputs out of what is copied.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_exclude = ".linenos, .gp, .go"
+
+# -- MathJax, shipped with the site ------------------------------------------------
+#
+# Formulas are typeset by MathJax 3 in the reader's browser. Rather than load it
+# from a CDN (raw LaTeX on a machine without network), the build copies MathJax
+# from the django-static-mathjax package (a pip dependency of the docs extra; it
+# holds MathJax's distributed files and no Python code we use) into
+# _static/mathjax of the output: the built site works from disk, offline.
+
+MATHJAX_BUNDLE = "tex-mml-chtml.js"
+mathjax_path = f"mathjax/{MATHJAX_BUNDLE}"      # relative: under the site's _static/
+
+
+def _mathjax_dist() -> Path | None:
+    """The ``es5`` folder of MathJax's distribution in django-static-mathjax, if installed."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or spec.origin is None:
+        return None
+    dist = Path(spec.origin).parent / "static" / "mathjax" / "es5"
+    return dist if (dist / MATHJAX_BUNDLE).is_file() else None
+
+
+def _copy_mathjax(app) -> None:
+    """Copy MathJax's bundle and the files it loads on demand into ``_static/mathjax``.
+
+    The bundle (TeX input, CommonHTML output) loads its fonts and any TeX
+    extension it meets (``\\require``, ``\\cancel``...) from the folders next to
+    it, so those are copied too; the other combined bundles are not. Files
+    already copied (same size and modification time) are left alone.
+    """
+    if app.builder.format != "html":
+        return
+    from sphinx.util import logging
+
+    dist = _mathjax_dist()
+    if dist is None:
+        logging.getLogger(__name__).warning(
+            "django-static-mathjax is not installed (pip install -e \".[docs]\"): the pages "
+            "load MathJax from the network and show raw LaTeX offline")
+        app.config.mathjax_path = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    sources = [dist / MATHJAX_BUNDLE] + [p for folder in sorted(dist.iterdir()) if folder.is_dir()
+                                         for p in sorted(folder.rglob("*")) if p.is_file()]
+    for src in sources:
+        copy = target / src.relative_to(dist)
+        stat = src.stat()
+        if (copy.exists() and copy.stat().st_size == stat.st_size
+                and copy.stat().st_mtime == stat.st_mtime):
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, copy)
 
 
 # -- Notebooks: copy ../notebooks/*.ipynb into docs/notebooks/ ---------------------
@@ -235,5 +303,6 @@ def _docstring_to_rest(app, what, name, obj, options, lines) -> None:
 def setup(app):
     app.connect("builder-inited", _sync_notebooks)
     app.connect("builder-inited", _write_generated)
+    app.connect("builder-inited", _copy_mathjax)
     app.connect("autodoc-process-docstring", _docstring_to_rest, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
