@@ -4,17 +4,71 @@
     minirect reproduce fig2 --dataset mnist --device cuda
     minirect train --model model_b --dataset digits --init msra --epochs 5
     minirect info                            # versions and devices
+
+A mistake on the command line (``--epochs 0``, a negative learning rate, an
+``--out`` that is a file, a folder that already holds a run) is reported in
+one line with exit status 2, before any data is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 
+from . import runs
 from .data.download import DatasetError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with each error on one line (and a pointer to --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def learning_rate(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def momentum(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def weight_decay(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or positive, got {text}")
+    return value
+
+
+# argparse names the type in its message ("invalid positive_int value: '0'"):
+# these names make that message read well.
+positive_int.__name__ = "positive integer"
+learning_rate.__name__ = momentum.__name__ = weight_decay.__name__ = "number"
 
 
 def _add_common(p):
@@ -22,6 +76,8 @@ def _add_common(p):
                    help="dataset (default: the embedded 8×8 digits)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--out", metavar="DIR", help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (default: refuse; see --resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cuda-graph", action="store_true",
                    help="with --device cuda: replay each training step from a recorded CUDA "
@@ -29,7 +85,7 @@ def _add_common(p):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minirect",
         description="Reproduce He et al. 2015, 'Delving Deep into Rectifiers', on NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,14 +94,14 @@ def _parser():
     rep.add_argument("figure", choices=["fig2", "fig3"])
     _add_common(rep)
     rep.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
-    rep.add_argument("--epochs", type=int)
-    rep.add_argument("--lr", type=float)
-    rep.add_argument("--batch-size", type=int)
-    rep.add_argument("--width", type=int, nargs=4, metavar=("CONV1", "S1", "S2", "S3"),
+    rep.add_argument("--epochs", type=positive_int)
+    rep.add_argument("--lr", type=learning_rate)
+    rep.add_argument("--batch-size", type=positive_int)
+    rep.add_argument("--width", type=positive_int, nargs=4, metavar=("CONV1", "S1", "S2", "S3"),
                      help="conv widths")
     rep.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
     rep.add_argument("--full", action="store_true", help="the larger setting (MNIST; meant for a GPU)")
-    rep.add_argument("--workers", type=int,
+    rep.add_argument("--workers", type=positive_int,
                      help="runs at once, each in its own process (default: one per CPU core; "
                           "1 on a GPU, where 2 can overlap two small nets' kernels)")
     rep.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
@@ -62,15 +118,15 @@ def _parser():
     tr.add_argument("--mode", choices=["fan_in", "fan_out"], default="fan_out",
                     help="forward (Eq. 10) or backward (Eq. 14) form")
     tr.add_argument("--activation", choices=["relu", "prelu", "prelu-shared"], default="relu")
-    tr.add_argument("--width", type=int, nargs="+", metavar="W",
+    tr.add_argument("--width", type=positive_int, nargs="+", metavar="W",
                     help="conv widths: conv1 then one per stage (default: small)")
-    tr.add_argument("--fc-width", type=int, default=128)
-    tr.add_argument("--epochs", type=int, default=10)
-    tr.add_argument("--lr", type=float, default=0.001,
+    tr.add_argument("--fc-width", type=positive_int, default=128)
+    tr.add_argument("--epochs", type=positive_int, default=10)
+    tr.add_argument("--lr", type=learning_rate, default=0.001,
                     help="learning rate (the inputs are mean-subtracted 8-bit pixels, so keep it small)")
-    tr.add_argument("--momentum", type=float, default=0.9)
-    tr.add_argument("--weight-decay", type=float, default=5e-4)
-    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--momentum", type=momentum, default=0.9)
+    tr.add_argument("--weight-decay", type=weight_decay, default=5e-4)
+    tr.add_argument("--batch-size", type=positive_int, default=64)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     tr.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
@@ -83,9 +139,20 @@ def _parser():
     return parser
 
 
+def _check_choices(parser, args) -> None:
+    """Mistakes argparse cannot see on its own, refused before anything runs."""
+    if getattr(args, "fast", False) and getattr(args, "full", False):
+        parser.error("--fast and --full contradict each other: pick one")
+    seeds = getattr(args, "seeds", None) or []
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds lists a seed twice ({' '.join(map(str, seeds))}): each run needs "
+                     "its own seed")
+
+
 def cmd_reproduce(args) -> int:
     from .experiments import convergence
     out = args.out or os.path.join("runs", args.figure)
+    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
     widths = tuple(args.width) if args.width else None
     start = time.perf_counter()
     result = convergence.run(
@@ -93,8 +160,8 @@ def cmd_reproduce(args) -> int:
         dataset=args.dataset, device=args.device if args.device != "cpu" else None,
         seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, widths=widths, workers=args.workers,
-        resume=args.resume, data_root=args.data_root, download=args.download,
-        cuda_graph=args.cuda_graph or None)
+        resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
+        download=args.download, cuda_graph=args.cuda_graph or None)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json "
@@ -103,10 +170,33 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from . import backend, data, models, optim
-    from .train import fit
     dataset = args.dataset or "digits"
     out = args.out or os.path.join("runs", f"train-{args.model}-{dataset}-{args.init}")
+    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
+    with runs.claim(out):
+        if args.overwrite:
+            runs.clear(out)
+        config = {k: v for k, v in vars(args).items() if k not in TRAIN_COMMAND_ONLY}
+        saved = runs.read_config(out) if args.resume else None
+        changed = runs.differences(saved, config, may_change=TRAIN_RESUMABLE) if saved else []
+        if changed:
+            raise runs.RunFolderError(
+                f"--resume: the options differ from the run saved in {out} (config.json): "
+                + "; ".join(changed) + ". Resume with the saved options, or start a new run "
+                "(another --out, or --overwrite)")
+        runs.write_config(out, config)
+        return _train(args, dataset, out)
+
+
+# Options of `minirect train` that only steer this invocation (not written to config.json),
+# and those a resumed run may change (more epochs, another device or data location).
+TRAIN_COMMAND_ONLY = ("command", "quiet", "out", "resume", "overwrite")
+TRAIN_RESUMABLE = ("epochs", "device", "data_root", "download", "cuda_graph")
+
+
+def _train(args, dataset, out) -> int:
+    from . import backend, data, models, optim
+    from .train import fit
     train_set = data.load_dataset(dataset, "train", root=args.data_root, download=args.download)
     val_set = data.load_dataset(dataset, "test", root=args.data_root, download=args.download)
     backend.seed(args.seed)
@@ -127,8 +217,6 @@ def cmd_train(args) -> int:
           f"with {args.init} init, {args.activation}, on {args.device}")
     history = fit(model, train, opt, args.epochs, val_loader=val, out_dir=out,
                   resume=args.resume, progress=not args.quiet, cuda_graph=args.cuda_graph)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(vars(args), f, indent=1)
     last = history.epochs[-1]
     print(f"final validation error {last['val_error']:.4f} after {last['epoch']} epochs "
           f"({last['time']:.0f}s). Results in {os.path.abspath(out)}: history.csv, "
@@ -147,10 +235,15 @@ def main(argv=None) -> int:
     if argv[:1] == ["exercises"]:          # list | describe NAME | check FILE [--only NAME ...]
         from .exercises import main as exercises_main
         return exercises_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_choices(parser, args)
     handler = {"reproduce": cmd_reproduce, "train": cmd_train, "info": cmd_info}[args.command]
     try:
         return handler(args)
+    except runs.RunFolderError as error:     # the folder cannot be used as asked: say why
+        print(f"minirect: error: {error}", file=sys.stderr)
+        return 2
     except DatasetError as error:      # missing or corrupt files: the message says what to do
         print(f"minirect: {error}\n(on the command line: --data-root DIR or --download)",
               file=sys.stderr)

@@ -93,7 +93,8 @@ def test_evaluations_within_epochs_drive_the_summary(tmp_path):
     assert convergence.FULL["fig2"].evals_per_epoch == 10
 
 
-def test_missing_dataset_gives_a_message_not_a_traceback(tmp_path, capsys):
+def test_missing_dataset_gives_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)        # the default --out (runs/fig3) lands here
     code = cli.main(["reproduce", "fig3", "--fast", "--dataset", "mnist", "--data-root",
                      str(tmp_path), "--workers", "1", "--quiet"])
     err = capsys.readouterr().err
@@ -109,6 +110,7 @@ def test_reproduce_passes_data_root_and_download_to_the_loader(tmp_path, monkeyp
         raise DatasetError("stop here")
 
     monkeypatch.setattr(convergence.data, "load_dataset", fake_load)
+    monkeypatch.chdir(tmp_path)        # the default --out (runs/fig3) lands here
     code = cli.main(["reproduce", "fig3", "--fast", "--dataset", "mnist", "--data-root",
                      str(tmp_path), "--download", "--workers", "1", "--quiet"])
     assert code == 1 and seen == [("mnist", str(tmp_path), True)]

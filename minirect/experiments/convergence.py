@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 
-from .. import backend, data, diagnostics, models, optim
+from .. import backend, data, diagnostics, models, optim, runs
 from ..train import write_csv, evaluate, fit
 
 
@@ -126,6 +126,13 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     The statistics at initialization are recomputed on resume: the seed
     fixes the initial weights, so they are the same as in the first attempt.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        return _train_run(config, init, seed, loaders, out_dir, progress, on_epoch_end, resume)
+
+
+def _train_run(config, init, seed, loaders, out_dir, progress, on_epoch_end, resume):
     train, val, classes, channels, size = loaders
     backend.seed(seed)
     model = build_model(config, init, classes, channels, size).to(config.device)
@@ -134,7 +141,9 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
     train.load_state_dict({"seed": seed, "epoch": 0, "batch": 0})   # this seed's shuffles
     x, y = next(iter(train))
     stats_start = diagnostics.layer_statistics(model, x, y, config.weight_decay)
-    predicted = diagnostics.predicted_stds(model, input_std=float(x.data.std()))   # theory at init
+    # theory at init: on the real maps (padding, pooling, this batch's pixels) and the paper's ideal
+    predicted = diagnostics.predicted_stds(model, geometry=True, inputs=x)
+    idealized = diagnostics.predicted_stds(model, input_std=float(x.data.std()))
     initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
     start = time.perf_counter()
     # On MNIST both inits pass half of chance within the first epoch: the
@@ -150,21 +159,51 @@ def run_one(config: Config, init: str, seed: int, loaders, out_dir=None, progres
             "evaluations": history.evaluations,
             "initial_error": initial_error, "classes": classes,
             "stats_start": stats_start, "stats_end": stats_end,
-            "predicted": predicted}
+            "predicted": predicted, "predicted_idealized": idealized}
 
 
 def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
         config: Config | None = None, workers: int | None = None, resume: bool = False,
-        **options) -> dict:
+        overwrite: bool = False, **options) -> dict:
     """Run a figure's experiment (both inits × seeds) and write its outputs.
 
     The (init, seed) runs are independent. On the CPU they run in ``workers``
-    processes at once (default: one per core), each with a single BLAS thread —
-    for these small layers that is much faster than one process whose BLAS
-    threads fight over tiny matrices. Results do not depend on ``workers``.
+    processes at once (default: one per core). Every run computes with one
+    BLAS thread (``BLAS_THREADS``), in a worker or in this process: for these
+    small layers that is also faster than BLAS threads fighting over tiny
+    matrices, and it makes the results bit-identical whatever ``workers`` and
+    the machine's core count (docs/reliability.md, "Determinism").
+
+    A folder that already holds results is refused unless ``resume`` (continue
+    it, with the same options: see ``RESUMABLE``) or ``overwrite`` (replace it).
     """
     config = config or make_config(figure, **options)
-    os.makedirs(out_dir, exist_ok=True)
+    runs.check_target(out_dir, resume, overwrite)
+    with runs.claim(out_dir):            # one writer per folder
+        if overwrite:
+            runs.clear(out_dir)
+        if resume:
+            _check_resume(out_dir, config)
+        runs.write_config(out_dir, asdict(config))
+        return _run_all(figure, out_dir, progress, config, workers, resume)
+
+
+# Options that may change when a run is resumed: more epochs or seeds, another
+# device or data location. Any other change would mix two experiments in one history.
+RESUMABLE = ("epochs", "seeds", "device", "data_root", "download", "cuda_graph")
+
+
+def _check_resume(out_dir, config) -> None:
+    saved = runs.read_config(out_dir)
+    changed = runs.differences(saved, asdict(config), may_change=RESUMABLE) if saved else []
+    if changed:
+        raise runs.RunFolderError(
+            f"--resume: the options differ from the run saved in {out_dir} (config.json): "
+            + "; ".join(changed) + ". Resume with the saved options, or start a new run "
+            "(another --out, or --overwrite)")
+
+
+def _run_all(figure, out_dir, progress, config, workers, resume):
     jobs = [(init, seed) for seed in config.seeds for init in ("msra", "xavier")]
     if workers is None:
         workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
@@ -173,15 +212,15 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
               f"{config.dataset}, {workers} at a time)", flush=True)
     if workers <= 1:
         loaders = load_data(config)
-        runs = []
+        finished = []
         for init, seed in jobs:
-            runs.append(run_one(config, init, seed, loaders, progress=progress, resume=resume,
-                                out_dir=run_folder(out_dir, init, seed)))
-            _report(runs[-1], progress)
+            finished.append(run_one(config, init, seed, loaders, progress=progress,
+                                    resume=resume, out_dir=run_folder(out_dir, init, seed)))
+            _report(finished[-1], progress)
     else:
-        runs = _run_in_processes(config, jobs, workers, progress, out_dir, resume)
-    chance = 1.0 - 1.0 / runs[0]["classes"]
-    result = {"config": asdict(config), "chance_error": chance, "runs": runs}
+        finished = _run_in_processes(config, jobs, workers, progress, out_dir, resume)
+    chance = 1.0 - 1.0 / finished[0]["classes"]
+    result = {"config": asdict(config), "chance_error": chance, "runs": finished}
     result["summary"] = summarize(result)
     write_outputs(result, out_dir)
     return result
@@ -206,15 +245,47 @@ def _report(run, progress):
               f"({run['seconds']:.0f}s)", flush=True)
 
 
-def _job(config, init, seed, messages, out_dir, resume):
+# Every run computes with one BLAS thread, in a worker process or not: OpenBLAS
+# splits a GEMM differently for 1 and 2 threads, and float32 sums taken in
+# another order differ in the last bits. One thread everywhere makes a run's
+# numbers independent of the machine's core count and of ``workers``.
+BLAS_THREADS = 1
+
+
+def _worker_start(messages, lifeline):
+    """Set up a worker process: the progress queue, Ctrl-C left to the parent,
+    and a watch on ``lifeline`` (the read end of a pipe whose only writer is
+    the parent). When the parent closes it (Ctrl-C) or dies (even ``kill -9``)
+    the read ends with EOF and the worker exits at once: no orphans, no
+    queued runs trained after an interrupt. Checkpoints are written atomically,
+    so the last finished epoch of each run survives."""
+    import signal
+    import threading
+
+    global _messages
+    _messages = messages
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+_messages = None      # the progress queue, in a worker process
+
+
+def _job(config, init, seed, out_dir, resume):
     """One run in a worker process (loads its own data: nothing big crosses processes).
 
-    After each epoch it sends (init, seed, epoch, val_error) to ``messages``,
-    a queue the parent reads to drive one progress bar for all runs.
+    After each epoch it sends (init, seed, epoch, val_error) to the parent,
+    which drives one progress bar for all runs.
     """
     def report(epoch, row):
-        if messages is not None:
-            messages.put((init, seed, epoch, row.get("val_error")))
+        _messages.put((init, seed, epoch, row.get("val_error")))
     return run_one(config, init, seed, load_data(config), on_epoch_end=report, resume=resume,
                    out_dir=run_folder(out_dir, init, seed))
 
@@ -223,42 +294,33 @@ def _run_in_processes(config, jobs, workers, progress, out_dir, resume):
     import concurrent.futures
     import multiprocessing
 
-    one_thread = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    saved = {k: os.environ.get(k) for k in one_thread}
-    os.environ.update(one_thread)          # inherited by the spawned workers only
+    context = multiprocessing.get_context("spawn")
+    messages = context.SimpleQueue()
+    lifeline, parent_end = context.Pipe(duplex=False)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_start, initargs=(messages, lifeline))
     try:
-        context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager, \
-                concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            messages = manager.Queue()
-            futures = [pool.submit(_job, config, init, seed, messages, out_dir, resume)
-                       for init, seed in jobs]
-            _follow(futures, messages, len(jobs) * config.epochs, progress)
-            runs = [future.result() for future in futures]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return runs
+        futures = [pool.submit(_job, config, init, seed, out_dir, resume) for init, seed in jobs]
+        _follow(futures, messages, len(jobs) * config.epochs, progress)
+        return [future.result() for future in futures]
+    finally:       # normal end, an error or Ctrl-C: no run may go on without us
+        parent_end.close()          # every worker's lifeline ends: they exit
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _follow(futures, messages, total_epochs, progress):
     """One tqdm bar over the epochs of all runs, fed by the workers' messages."""
-    import queue
-
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total_epochs, desc="epochs (all runs)", disable=not progress,
                dynamic_ncols=True)
     while True:
-        try:
-            init, seed, epoch, error = messages.get(timeout=0.5)
-        except queue.Empty:
+        if messages.empty():
             if all(f.done() for f in futures):
                 break
+            time.sleep(0.2)
             continue
+        init, seed, epoch, error = messages.get()
         bar.update(1)
         bar.set_postfix_str(f"{init} seed {seed} epoch {epoch}: val error {error:.3f}")
     bar.close()
@@ -363,6 +425,7 @@ def write_outputs(result: dict, out_dir: str) -> None:
         {label[i]: first_seed[i]["stats_start"] for i in first_seed},
         os.path.join(out_dir, "layers.png"),
         theory={label[i]: first_seed[i]["predicted"] for i in first_seed},
+        idealized={label[i]: first_seed[i]["predicted_idealized"] for i in first_seed},
         title=f"{result['config']['depth']}-layer net at initialization (seed {result['runs'][0]['seed']})")
 
 

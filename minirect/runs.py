@@ -1,0 +1,177 @@
+"""Run folders: nothing written is lost, no two writers, no silent mix on resume.
+
+A run folder (``minirect train --out DIR``, ``minirect reproduce --out DIR``)
+holds a run's ``config.json``, its history and its checkpoints. Three rules
+keep what is in it:
+
+* **A folder that holds a run is not replaced by accident.** Starting a new
+  run there needs ``--resume`` (continue it) or ``--overwrite`` (replace it);
+  ``check_target`` refuses otherwise and names the choices.
+* **One writer at a time.** ``claim(folder)`` creates ``folder/.lock`` naming
+  the process (host, pid, command, start time); a second process stops with
+  a message naming the first. A lock whose process is gone (a crash,
+  ``kill -9``) is stale and is taken over, so it never stays stuck.
+* **A resumed run keeps its options.** ``differences(saved, requested)``
+  lists the options that differ from ``config.json``; the caller refuses
+  them instead of ignoring some (a checkpoint restores the saved learning
+  rate, for one) or mixing two runs in one history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+
+LOCK = ".lock"
+CONFIG = "config.json"
+# What minirect writes into a run folder (and what --overwrite removes; nothing else is touched).
+RUN_FILES = ("checkpoint.npz", "history.csv", "iterations.csv", "evaluations.csv",
+             "history.json", "summary.txt", "summary.json", "curves.png", "layers.png")
+RUN_DIRS = ("runs",)
+# config.json alone (a run that stopped before its first epoch) holds no results.
+WRITTEN = (CONFIG,)
+
+
+class RunFolderError(ValueError):
+    """A run folder cannot be used as asked; the message says what to do instead."""
+
+
+def holds_run(folder) -> bool:
+    """True when ``folder`` already holds (part of) a minirect run."""
+    if any(os.path.exists(os.path.join(folder, name)) for name in RUN_FILES):
+        return True
+    return any(files for name in RUN_DIRS for _, _, files in os.walk(os.path.join(folder, name)))
+
+
+def check_target(folder, resume: bool, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse to start a new run over an existing one without ``resume``/``overwrite``."""
+    if resume and overwrite:
+        raise RunFolderError("--resume and --overwrite contradict each other: pick one")
+    _check_writable(folder, flag)
+    if holds_run(folder) and not (resume or overwrite):
+        raise RunFolderError(
+            f"{folder} already holds a run. Use --resume to continue it, --overwrite to replace "
+            f"it, or another {flag} for a new one")
+
+
+def _check_writable(folder, flag) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it, now, not after training."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise RunFolderError(f"{flag} {folder} is a file, not a folder: choose a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise RunFolderError(f"{flag} {folder} cannot be written ({error.strerror}): choose "
+                             "a folder you can write to") from None
+
+
+def clear(folder) -> None:
+    """Remove the files of an earlier run (``--overwrite``); nothing else in the folder."""
+    for name in RUN_FILES + WRITTEN:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, name))
+    for name in RUN_DIRS:
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def differences(saved: dict, requested: dict, may_change=()) -> list[str]:
+    """The options (keys) whose values differ, as lines 'key: saved X, now Y'."""
+    lines = []
+    for key in sorted(set(saved) | set(requested)):
+        if key in may_change:
+            continue
+        old, new = _plain(saved.get(key)), _plain(requested.get(key))
+        if old != new:
+            lines.append(f"{key}: {old!r} in the saved run, {new!r} now")
+    return lines
+
+
+def _plain(value):
+    """JSON turns tuples into lists: compare in JSON's terms."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def read_config(folder) -> dict | None:
+    path = os.path.join(folder, CONFIG)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_config(folder, config: dict) -> None:
+    tmp = os.path.join(folder, CONFIG + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(config, f, indent=1, default=str)
+    os.replace(tmp, os.path.join(folder, CONFIG))
+
+
+# ----------------------------------------------------------------------------
+# The lock
+# ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def claim(folder):
+    """Hold ``folder/.lock`` while the block runs; refuse if a live process holds it."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, LOCK)
+    mine = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%c"),
+            "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
+    while not _create_exclusive(path, json.dumps(mine)):
+        holder = _read_lock(path)
+        if holder is not None and _alive(holder):
+            raise RunFolderError(
+                f"{folder} is being written by another minirect process (pid {holder['pid']} on "
+                f"{holder['host']}, started {holder['started']}: {holder['command']}). Wait for "
+                f"it to finish or use another --out (if no such process runs, delete {path})")
+        with contextlib.suppress(FileNotFoundError):      # stale: its process is gone
+            os.remove(path)
+    try:
+        yield
+    finally:
+        if _read_lock(path) == mine:
+            os.remove(path)
+
+
+def _create_exclusive(path, text) -> bool:
+    """Write ``text`` to ``path`` only if no file is there (atomic: a link cannot replace)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.remove(tmp)
+
+
+def _read_lock(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(holder) -> bool:
+    """Is the lock's process still running? On another host we cannot tell: assume so."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # someone else's live process
+        return True
+    return True
