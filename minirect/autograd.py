@@ -376,7 +376,14 @@ class Function:
     arrays, and (when gradients are needed) records itself as the creator of
     its outputs. The keyword ``params`` become attributes of the instance
     (``Sum.apply(x, axis=1)`` gives ``self.axis`` inside forward/backward).
+
+    ``accepts`` says which dtypes the inputs may have: "float" (the default:
+    the op computes on real numbers, and an integer batch would silently wrap
+    around or be truncated), "any" (shape ops and casts, which only move
+    values), or one entry per input ("int" for class labels).
     """
+
+    accepts = "float"
 
     def __init__(self, **params):
         self.__dict__.update(params)
@@ -405,6 +412,7 @@ class Function:
         fn = cls(**params)
         tensors = _as_tensors(inputs, cls.__name__)
         arrays = [t.data for t in tensors]
+        _check_kinds(cls, arrays)
         fn.xp = backend.get_array_module(*arrays, op=cls.__name__)
         outputs = fn.forward(*arrays)
         single = not isinstance(outputs, tuple)
@@ -422,6 +430,25 @@ class Function:
         return results[0] if single else results
 
 
+def _check_kinds(cls, arrays) -> None:
+    """Refuse integer/bool inputs to float ops and non-integer labels (see ``Function.accepts``)."""
+    if cls.accepts == "any":
+        return
+    wanted = [cls.accepts] * len(arrays) if isinstance(cls.accepts, str) else cls.accepts
+    for array, kind in zip(arrays, wanted):
+        got = array.dtype.kind          # NumPy and CuPy arrays both carry a NumPy dtype
+        if kind == "float" and got != "f":
+            raise TypeError(
+                f"{cls.__name__}: got a {array.dtype} input, but it computes on floating-point "
+                "numbers (integers would wrap around or be truncated). Convert first: "
+                "x.astype('float32'), or give the DataLoader a transform (its default, ToFloat, "
+                "scales uint8 pixels to [0, 1])")
+        if kind == "int" and got not in "iu":
+            raise TypeError(
+                f"{cls.__name__}: labels must be integer class indices, got {array.dtype}. They "
+                "are not rounded for you: if they are whole numbers, use labels.astype('int64')")
+
+
 def _as_tensors(inputs, op_name):
     """Wrap inputs as tensors; scalars take the dtype and device of the others.
 
@@ -437,10 +464,13 @@ def _as_tensors(inputs, op_name):
     def is_scalar(x):
         return isinstance(x, numbers.Number) or (hasattr(x, "ndim") and x.ndim == 0
                                                  and not isinstance(x, Tensor))
-    arrays = [backend.unwrap(x) for x in inputs if not is_scalar(x)]
+    def is_python_data(x):           # a list of labels, say: made an array on the others' device
+        return isinstance(x, (list, tuple))
+    arrays = [backend.unwrap(x) for x in inputs if not (is_scalar(x) or is_python_data(x))]
     float_dtypes = [a.dtype for a in arrays if backend.is_float(a)]
     ref_dtype = float_dtypes[0] if float_dtypes else None
     ref_device = backend.device_of(arrays[0]) if arrays else None
+    inputs = [backend.asarray(x, device=ref_device) if is_python_data(x) else x for x in inputs]
     tensors = []
     for x in inputs:
         if isinstance(x, Tensor):

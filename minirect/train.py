@@ -15,8 +15,10 @@ after each epoch, and — when given an output folder — writes as it goes:
 reproduces the uninterrupted run's numbers exactly (the random generator, the
 loaders' shuffling state and the momentum buffers are all restored).
 
-A non-finite loss stops training with ``TrainingDiverged``; the checkpoint of
-the last good epoch is left as it was. On a GPU the loss is read every
+A non-finite loss, or a finite one far above the run's first loss
+(``DIVERGED_FACTOR`` times it: 1e10 is not "still training"), stops training
+with ``TrainingDiverged``; so do non-finite weights at the end of an epoch.
+The checkpoint of the last good epoch is left as it was. On a GPU the loss is read every
 READ_EVERY iterations, so the model in memory may have taken a few more
 updates by then (the iteration reported is exact).
 """
@@ -40,7 +42,13 @@ CHECKPOINT = "checkpoint.npz"
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN, infinite or exploded (see ``DIVERGED_FACTOR``)."""
+
+
+# A loss this many times the run's first recorded loss has exploded: softmax
+# cross-entropy starts near ln(classes), and a run that is learning never
+# climbs three orders of magnitude above where it started.
+DIVERGED_FACTOR = 1e3
 
 
 @dataclass
@@ -103,6 +111,8 @@ def evaluate(model, loader, loss_fn=softmax_cross_entropy) -> tuple[float, float
             wrong = wrong + (logits.data.argmax(axis=1) != y.data).sum()
             count += n
     model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader yielded no batches (an empty dataset?)")
     return float(total_loss) / count, int(wrong) / count
 
 
@@ -236,12 +246,14 @@ def _record(pending, epoch, steps, history, optimizer, totals, log_every):
     losses = backend.to_numpy(xp.stack([loss for _, loss, _, _ in pending]))
     wrongs = backend.to_numpy(xp.stack([wrong for _, _, wrong, _ in pending]))
     for (i, _, _, n), loss_value, batch_wrong in zip(pending, losses.tolist(), wrongs.tolist()):
-        if not math.isfinite(loss_value):
+        first = history.iterations[0]["loss"] if history.iterations else totals.setdefault(
+            "first_loss", loss_value)
+        if not math.isfinite(loss_value) or loss_value > DIVERGED_FACTOR * max(first, 1e-3):
             raise TrainingDiverged(
-                f"the loss became {loss_value} at epoch {epoch}, iteration {i + 1}. "
-                "Training stopped; the checkpoint of the last finished epoch is intact. "
-                "Try a smaller learning rate (deep plain nets are sensitive to it) or check "
-                "the input scaling.")
+                f"the loss became {loss_value:.4g} at epoch {epoch}, iteration {i + 1} (it "
+                f"started at {first:.4g}). Training stopped; the checkpoint of the last "
+                "finished epoch is intact. Try a smaller learning rate (deep plain nets are "
+                "sensitive to it) or check the input scaling.")
         totals["loss"] += loss_value * n
         totals["wrong"] += batch_wrong
         totals["count"] += n
@@ -275,6 +287,9 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     """
     if eval_every and val_loader is None:
         raise ValueError("fit: eval_every needs a val_loader")
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None and len(loader) == 0:
+            raise ValueError(f"fit: {name} has no batches (an empty dataset?): nothing to train on")
     history, first_epoch = History(), 1
     loaders = [ld for ld in (train_loader, val_loader) if ld is not None]
     checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
@@ -314,10 +329,22 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
         if progress:
             _print_epoch(row, epochs)
         if out_dir:
+            _check_weights_finite(model, epoch)       # never overwrite a good checkpoint
             history.write(out_dir)
             save_checkpoint(checkpoint, model, optimizer, schedule, loaders,
                             extra={"epoch": epoch, "history": history.to_dict()})
     return history
+
+
+def _check_weights_finite(model, epoch) -> None:
+    """Raise ``TrainingDiverged`` if any parameter holds a NaN or an infinity."""
+    params = list(model.parameters())
+    xp = backend.get_array_module(params[0].data)
+    finite = xp.stack([xp.isfinite(p.data).all() for p in params]).all()   # one device read
+    if not bool(finite):
+        raise TrainingDiverged(
+            f"the weights hold NaN or infinite values after epoch {epoch}; the checkpoint of "
+            "the last good epoch was not replaced. Try a smaller learning rate.")
 
 
 def _record_evaluation(history, epoch, val_loss, val_error) -> None:

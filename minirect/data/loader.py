@@ -56,11 +56,15 @@ class DataLoader:
                  seed: int | None = None, drop_last: bool = False, device: str | None = None,
                  transform=None):
         images, labels, pixel_max = _images_and_labels(data, labels)
+        labels = _integer_labels(labels)
+        if images.ndim != 4:
+            raise ValueError(f"DataLoader: images must be (N, C, H, W), got shape {images.shape}"
+                             + (" (add a channel axis: images[:, None])" if images.ndim == 3 else ""))
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         device = device or backend.default_device()
         self.images = backend.to_device(images, device)       # once, for the whole run
-        self.labels = backend.to_device(host.asarray(backend.to_numpy(labels), dtype=host.int64), device)
+        self.labels = backend.to_device(labels.astype(host.int64), device)
         self.device = backend.device_of(self.images)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -138,3 +142,14 @@ def _images_and_labels(data, labels):
     # uint8 pixels run 0..255; other arrays are taken as already scaled (ToFloat only casts).
     pixel_max = 255 if backend.dtype(data.dtype) == backend.dtype("uint8") else 1
     return data, labels, pixel_max
+
+
+def _integer_labels(labels):
+    """The labels as a NumPy integer array; float or bool labels are refused, not rounded."""
+    labels = backend.to_numpy(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"DataLoader: labels must be a 1-d array of integer class indices, got "
+            f"{labels.dtype} of shape {labels.shape}. Class labels are not rounded: convert them "
+            "yourself if they are whole numbers (labels.astype('int64'))")
+    return labels

@@ -217,6 +217,8 @@ class Sigmoid(Function):
 class AsType(Function):
     """y = x converted to another dtype.   dE/dx = gy converted back."""
 
+    accepts = "any"        # moves values, no arithmetic
+
     def forward(self, x):
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
@@ -300,6 +302,8 @@ class Max(Function):
 class Reshape(Function):
     """y = x viewed with a new shape.   dE/dx = gy reshaped back."""
 
+    accepts = "any"        # moves values, no arithmetic
+
     def forward(self, x):
         self.in_shape = x.shape
         try:
@@ -315,6 +319,8 @@ class Reshape(Function):
 class Transpose(Function):
     """y = x with axes permuted.   dE/dx = gy with the inverse permutation."""
 
+    accepts = "any"        # moves values, no arithmetic
+
     def forward(self, x):
         self.perm = tuple(range(x.ndim))[::-1] if self.axes is None else tuple(self.axes)
         return x.transpose(self.perm)
@@ -329,6 +335,8 @@ class Transpose(Function):
 class BroadcastTo(Function):
     """y = x broadcast to ``shape``.   dE/dx = gy summed back to x's shape."""
 
+    accepts = "any"        # moves values, no arithmetic
+
     def forward(self, x):
         self.in_shape = x.shape
         _broadcast_shape("broadcast_to", x.shape, self.shape)
@@ -340,6 +348,8 @@ class BroadcastTo(Function):
 
 class SumTo(Function):
     """y = x summed down to ``shape``.   dE/dx = gy broadcast back to x's shape."""
+
+    accepts = "any"        # moves values, no arithmetic
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -356,6 +366,8 @@ class GetItem(Function):
     dE/dx = zeros with gy added at ``index``. Repeated integer indices (x[[0, 0]])
     must accumulate, so the scatter uses ``backend.scatter_add``.
     """
+
+    accepts = "any"        # moves values, no arithmetic
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -378,6 +390,8 @@ def _has_array_index(index) -> bool:
 class Concatenate(Function):
     """y = [x1, x2, ...] joined along ``axis``.   dE/dxi = the matching slice of gy."""
 
+    accepts = "any"        # moves values, no arithmetic
+
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
         return self.xp.concatenate(xs, axis=self.axis)
@@ -391,6 +405,8 @@ class Concatenate(Function):
 
 class Stack(Function):
     """y = [x1, x2, ...] stacked along a new ``axis``.   dE/dxi = gy taken at i."""
+
+    accepts = "any"        # moves values, no arithmetic
 
     def forward(self, *xs):
         return self.xp.stack(xs, axis=self.axis)

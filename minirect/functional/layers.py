@@ -76,6 +76,8 @@ class SoftmaxCrossEntropy(Function):
     more stable than chaining log_softmax and indexing.
     """
 
+    accepts = ("float", "int")     # logits, class labels (float labels are refused, not rounded)
+
     def forward(self, x, t):
         if x.ndim != 2 or t.shape != (x.shape[0],):
             raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), "

@@ -135,7 +135,11 @@ class Module:
         return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy values into the parameters, keeping each parameter's device and dtype."""
+        """Copy values into the parameters, keeping each parameter's device and dtype.
+
+        Every key and shape is checked before any parameter is written: a state
+        that does not fit leaves the model as it was.
+        """
         own = dict(self.named_parameters())
         if strict:
             missing = sorted(set(own) - set(state))
@@ -143,13 +147,14 @@ class Module:
             if missing or unexpected:
                 raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
                                f"{unexpected}")
-        for name, value in state.items():
-            if name not in own:
-                continue
+        matched = {name: value for name, value in state.items() if name in own}
+        wrong = [f"{name} is {tuple(value.shape)} in the state but {tuple(own[name].shape)} in "
+                 "the model" for name, value in matched.items()
+                 if tuple(value.shape) != tuple(own[name].shape)]
+        if wrong:
+            raise ValueError("load_state_dict: shapes differ (nothing was loaded): " + "; ".join(wrong))
+        for name, value in matched.items():
             p = own[name]
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"load_state_dict: {name} has shape {tuple(value.shape)} in "
-                                 f"the state but {tuple(p.shape)} in the model")
             p.data = backend.to_device(value, p.device).astype(p.dtype)
 
     def save(self, path) -> None:
