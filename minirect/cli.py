@@ -3,6 +3,7 @@
     minirect reproduce fig3                  # Figure 3 at the default CPU scale
     minirect reproduce fig2 --dataset mnist --device cuda
     minirect train --model model_b --dataset digits --init msra --epochs 5
+    minirect sweep depth --depths 6 14 22 30  # where does Xavier stop converging?
     minirect info                            # versions and devices
 
 A mistake on the command line (``--epochs 0``, a negative learning rate, an
@@ -104,6 +105,8 @@ def _parser():
     rep.add_argument("--workers", type=positive_int,
                      help="runs at once, each in its own process (default: one per CPU core; "
                           "1 on a GPU, where 2 can overlap two small nets' kernels)")
+    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
     rep.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
     rep.add_argument("--download", action="store_true", help="download the dataset if missing")
     rep.add_argument("--resume", action="store_true",
@@ -131,6 +134,22 @@ def _parser():
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     tr.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
     tr.add_argument("--download", action="store_true", help="download the dataset if missing")
+
+    sw = sub.add_parser("sweep", help="train both inits across depths (the paper's 22 vs 30, "
+                                      "in between and below)")
+    sw.add_argument("what", choices=["depth"])
+    _add_common(sw)
+    sw.add_argument("--depths", type=positive_int, nargs="+", metavar="L",
+                    help="depths in weighted layers (default 6 10 14 18 22 26 30)")
+    sw.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    sw.add_argument("--epochs", type=positive_int, help="the budget of every run (default 30)")
+    sw.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
+    sw.add_argument("--workers", type=positive_int, help="runs at once (default: one per CPU core)")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                    help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
+    sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    sw.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
+    sw.add_argument("--download", action="store_true", help="download the dataset if missing")
 
     sub.add_parser("info", help="print versions and devices")
     # parsed by minirect.exercises.main (main() hands it the rest of the line)
@@ -161,11 +180,28 @@ def cmd_reproduce(args) -> int:
         seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, widths=widths, workers=args.workers,
         resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
-        download=args.download, cuda_graph=args.cuda_graph or None)
+        download=args.download, cuda_graph=args.cuda_graph or None, scheduler=args.scheduler)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json "
           "(evaluations.csv with --full; each run's checkpoint under runs/)")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .experiments import sweep
+    out = args.out or os.path.join("runs", "sweep-depth")
+    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
+    start = time.perf_counter()
+    sweep.run(out, depths=tuple(args.depths or sweep.DEPTHS), progress=not args.quiet,
+              workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+              overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
+              device=args.device if args.device != "cpu" else None,
+              seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
+              data_root=args.data_root, download=args.download, cuda_graph=args.cuda_graph or None)
+    print((open(os.path.join(out, "sweep.txt")).read()))
+    print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
+          "sweep.png, sweep.txt, sweep.csv, sweep.json (each run's checkpoint under runs/)")
     return 0
 
 
@@ -238,7 +274,8 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check_choices(parser, args)
-    handler = {"reproduce": cmd_reproduce, "train": cmd_train, "info": cmd_info}[args.command]
+    handler = {"reproduce": cmd_reproduce, "train": cmd_train, "sweep": cmd_sweep,
+               "info": cmd_info}[args.command]
     try:
         return handler(args)
     except runs.RunFolderError as error:     # the folder cannot be used as asked: say why

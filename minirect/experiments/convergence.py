@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend, data, diagnostics, models, optim, runs
+from . import executors
 from ..train import write_csv, evaluate, fit
 
 
@@ -59,7 +60,10 @@ class Config:
 
     @property
     def stage_counts(self) -> tuple:
-        return {22: (6, 6, 6), 30: (9, 9, 8)}[self.depth]
+        """Stage convs for ``depth`` weighted layers: conv1, three stages, three fc layers;
+        earlier stages take the spare convs (22: 6, 6, 6 as model B; 30: 9, 9, 8)."""
+        convs, spare = divmod(self.depth - 4, 3)
+        return tuple(convs + (stage < spare) for stage in range(3))
 
 
 # Defaults chosen by the exploration recorded in docs/reproduction.md.
@@ -164,7 +168,7 @@ def _train_run(config, init, seed, loaders, out_dir, progress, on_epoch_end, res
 
 def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
         config: Config | None = None, workers: int | None = None, resume: bool = False,
-        overwrite: bool = False, **options) -> dict:
+        overwrite: bool = False, scheduler: str | None = None, **options) -> dict:
     """Run a figure's experiment (both inits × seeds) and write its outputs.
 
     The (init, seed) runs are independent. On the CPU they run in ``workers``
@@ -172,7 +176,9 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
     BLAS thread (``BLAS_THREADS``), in a worker or in this process: for these
     small layers that is also faster than BLAS threads fighting over tiny
     matrices, and it makes the results bit-identical whatever ``workers`` and
-    the machine's core count (docs/reliability.md, "Determinism").
+    the machine's core count (docs/reliability.md, "Determinism"). With
+    ``scheduler="tcp://HOST:PORT"`` they run on a Dask cluster instead
+    (``executors``; the workers must share ``out_dir``).
 
     A folder that already holds results is refused unless ``resume`` (continue
     it, with the same options: see ``RESUMABLE``) or ``overwrite`` (replace it).
@@ -185,7 +191,7 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
         if resume:
             _check_resume(out_dir, config)
         runs.write_config(out_dir, asdict(config))
-        return _run_all(figure, out_dir, progress, config, workers, resume)
+        return _run_all(figure, out_dir, progress, config, workers, resume, scheduler)
 
 
 # Options that may change when a run is resumed: more epochs or seeds, another
@@ -203,27 +209,47 @@ def _check_resume(out_dir, config) -> None:
             "(another --out, or --overwrite)")
 
 
-def _run_all(figure, out_dir, progress, config, workers, resume):
-    jobs = [(init, seed) for seed in config.seeds for init in ("msra", "xavier")]
+def _run_all(figure, out_dir, progress, config, workers, resume, scheduler=None):
+    jobs = [(config, init, seed, run_folder(out_dir, init, seed), resume)
+            for seed in config.seeds for init in ("msra", "xavier")]
     if workers is None:
         workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
     if progress:
+        where = f"on {scheduler}" if scheduler else f"{workers} at a time"
         print(f"[{figure}] {len(jobs)} runs ({config.depth} layers, {config.epochs} epochs, "
-              f"{config.dataset}, {workers} at a time)", flush=True)
-    if workers <= 1:
-        loaders = load_data(config)
-        finished = []
-        for init, seed in jobs:
-            finished.append(run_one(config, init, seed, loaders, progress=progress,
-                                    resume=resume, out_dir=run_folder(out_dir, init, seed)))
-            _report(finished[-1], progress)
-    else:
-        finished = _run_in_processes(config, jobs, workers, progress, out_dir, resume)
+              f"{config.dataset}, {where})", flush=True)
+    finished = executors.run_jobs(train_run, jobs, [config.epochs] * len(jobs), workers,
+                                  scheduler, progress)
+    for run in finished:
+        _report(run, progress)
     chance = 1.0 - 1.0 / finished[0]["classes"]
     result = {"config": asdict(config), "chance_error": chance, "runs": finished}
     result["summary"] = summarize(result)
     write_outputs(result, out_dir)
     return result
+
+
+def train_run(config, init, seed, folder, resume, progress=False, report=None):
+    """One run, as an executor calls it (``executors.run_jobs``): loads the data
+    (kept for the next run of this process) and trains with checkpoints in ``folder``."""
+    on_epoch_end = None if report is None else (
+        lambda epoch, row: report(f"{init} seed {seed}", epoch, row))
+    return run_one(config, init, seed, _cached_data(config), out_dir=folder, progress=progress,
+                   on_epoch_end=on_epoch_end, resume=resume)
+
+
+_data_cache = {}
+
+
+def _cached_data(config):
+    """``load_data(config)``, reused while the data options stay the same (the runs of an
+    experiment share their loaders; each run resets the shuffle to its seed)."""
+    key = (config.dataset, config.data_root, config.download, config.train_limit,
+           config.batch_size, config.input_scale, config.device)
+    if key not in _data_cache:
+        _data_cache.clear()
+        _data_cache[key] = load_data(config)
+    return _data_cache[key]
 
 
 def eval_interval(batches: int, evals_per_epoch: int) -> int:
@@ -251,88 +277,6 @@ def _report(run, progress):
 # numbers independent of the machine's core count and of ``workers``.
 BLAS_THREADS = 1
 
-
-def _worker_start(messages, lifeline):
-    """Set up a worker process: the progress queue, Ctrl-C left to the parent,
-    and a watch on ``lifeline`` (the read end of a pipe whose only writer is
-    the parent). When the parent closes it (Ctrl-C) or dies (even ``kill -9``)
-    the read ends with EOF and the worker exits at once: no orphans, no
-    queued runs trained after an interrupt. Checkpoints are written atomically,
-    so the last finished epoch of each run survives."""
-    import signal
-    import threading
-
-    global _messages
-    _messages = messages
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch():
-        try:
-            lifeline.recv()
-        except (EOFError, OSError):
-            pass
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True).start()
-
-
-_messages = None      # the progress queue, in a worker process
-
-
-def _job(config, init, seed, out_dir, resume):
-    """One run in a worker process (loads its own data: nothing big crosses processes).
-
-    After each epoch it sends (init, seed, epoch, val_error) to the parent,
-    which drives one progress bar for all runs.
-    """
-    def report(epoch, row):
-        _messages.put((init, seed, epoch, row.get("val_error")))
-    return run_one(config, init, seed, load_data(config), on_epoch_end=report, resume=resume,
-                   out_dir=run_folder(out_dir, init, seed))
-
-
-def _run_in_processes(config, jobs, workers, progress, out_dir, resume):
-    import concurrent.futures
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    messages = context.SimpleQueue()
-    lifeline, parent_end = context.Pipe(duplex=False)
-    pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_start, initargs=(messages, lifeline))
-    try:
-        futures = [pool.submit(_job, config, init, seed, out_dir, resume) for init, seed in jobs]
-        _follow(futures, messages, len(jobs) * config.epochs, progress)
-        return [future.result() for future in futures]
-    finally:       # normal end, an error or Ctrl-C: no run may go on without us
-        parent_end.close()          # every worker's lifeline ends: they exit
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _follow(futures, messages, total_epochs, progress):
-    """One tqdm bar over the epochs of all runs, fed by the workers' messages."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total_epochs, desc="epochs (all runs)", disable=not progress,
-               dynamic_ncols=True)
-    while True:
-        if messages.empty():
-            if all(f.done() for f in futures):
-                break
-            time.sleep(0.2)
-            continue
-        init, seed, epoch, error = messages.get()
-        bar.update(1)
-        bar.set_postfix_str(f"{init} seed {seed} epoch {epoch}: val error {error:.3f}")
-    bar.close()
-    if progress:
-        for future in futures:
-            if future.exception() is None:
-                _report(future.result(), progress)
-
-
-# ----------------------------------------------------------------------------
-# Summaries and plots
-# ----------------------------------------------------------------------------
 
 def validation_curve(run: dict) -> list:
     """[(epoch, validation error)] of one run: the evaluations within epochs
