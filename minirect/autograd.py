@@ -381,6 +381,12 @@ class Function:
     the op computes on real numbers, and an integer batch would silently wrap
     around or be truncated), "any" (shape ops and casts, which only move
     values), or one entry per input ("int" for class labels).
+
+    One rule keeps every op recordable as a CUDA graph (``fit(cuda_graph=True)``
+    records a whole training step and replays it): matrix products go through
+    ``backend.matmul`` (``MatMul``, the ``@`` operator, included), and nothing
+    in ``forward`` or ``backward`` touches the host: no ``.item()``, no copy to
+    NumPy, no Python ``if`` on an array's values.
     """
 
     accepts = "float"
