@@ -264,6 +264,99 @@ print("dq/da by hand:", by_hand, " backward:", a.grad.item())
 assert abs(a.grad.item() - by_hand) < 1e-12
 
 # %% [markdown]
+# ## Stepping through `backward()`
+#
+# `backward()` does all of the above in one call. `minirect.viz.backward_steps(loss)`
+# replays it one function at a time, in exactly the order `backward()` uses
+# (reverse topological, from the loss to the leaves), without writing to any
+# `.grad` and without freeing the graph. Each step is a `BackwardStep` with
+#
+# * `grad_outputs`: the gradient arriving at the function's output — already
+#   the *sum* over every function that consumed it, since all of those come
+#   earlier in the order;
+# * `grad_inputs`: what the function's `backward` sends to each input (its
+#   vector–Jacobian product; `None` for an input that needs no gradient);
+# * `leaf_grads`: the gradients the leaves have accumulated so far.
+#
+# We rebuild the neuron with fresh leaves (the ones above already hold
+# gradients) and name the intermediate tensors, so that the printout says
+# where each gradient goes. `format_step` writes one step as text:
+
+# %%
+w_s = minirect.tensor(w.numpy(), dtype="float64", device=DEVICE, requires_grad=True)
+b_s = minirect.tensor(b.numpy(), dtype="float64", device=DEVICE, requires_grad=True)
+w_s.name, b_s.name = "w", "b"
+z_s = w_s * x
+s_s = z_s.sum() + b_s
+y_s = s_s.tanh()
+E_s = (y_s - t) ** 2
+z_s.name, s_s.name, y_s.name, E_s.name = "z", "s", "y", "E"
+
+steps = list(minirect.viz.backward_steps(E_s))
+print(len(steps), "steps, in backward()'s order:", " -> ".join(step.op for step in steps))
+print()
+print(minirect.viz.format_step(steps[2], count=len(steps)))    # the Tanh step
+tanh_step = steps[2]
+assert tanh_step.op == "Tanh"
+# the Tanh step multiplies the arriving dE/dy = 2(y - t) by 1 - y², giving delta = dE/ds
+assert np.allclose(minirect.backend.to_numpy(tanh_step.grad_inputs[0]), delta, rtol=1e-12)
+
+# %% [markdown]
+# `draw_step` draws the graph with the step's function framed in red and the
+# gradient arriving at it in the title. Here the Add step, where $b$ receives
+# its gradient (the first leaf to do so):
+
+# %%
+add_step = next(step for step in steps if step.op == "Add")
+minirect.viz.draw_step(E_s, add_step, count=len(steps))
+plt.show()
+print(minirect.viz.format_step(add_step, count=len(steps)))
+
+# %% [markdown]
+# `step_through(loss)` puts the two together: in Jupyter with `ipywidgets`
+# installed (the `notebooks` extra) it returns a slider over the steps that
+# redraws the graph with the active function highlighted and prints its
+# `format_step`; without ipywidgets it prints every step instead (the output
+# stored here). Drag the slider from step 1 to the last and watch the
+# gradient travel from $E$ back to $w$ and $b$.
+
+# %%
+from IPython.display import display
+
+stepper = minirect.viz.step_through(E_s)     # a slider widget, or the printed steps (a list)
+if not isinstance(stepper, list):
+    display(stepper)
+
+# %% [markdown]
+# The same graph as [Graphviz](https://graphviz.org) DOT text, for slides or a
+# whiteboard handout: `to_dot` returns the text (tensors as rounded boxes,
+# functions as plain boxes, the colours of `draw_graph`, `highlight=` frames
+# nodes in red), and `render_dot` turns it into a `graphviz.Source` that draws
+# itself in a notebook (it needs the optional `graphviz` package and Graphviz's
+# `dot` program, so this cell draws only where both are installed).
+
+# %%
+import importlib.util
+import shutil
+
+dot = minirect.viz.to_dot(E_s, highlight=[add_step.function])
+print(dot)
+if importlib.util.find_spec("graphviz") and shutil.which("dot"):
+    display(minirect.viz.render_dot(E_s, highlight=[add_step.function]))
+
+# %% [markdown]
+# Finally, the promise: the last step's leaf gradients are what `backward()`
+# puts into `.grad`.
+
+# %%
+E_s.backward()
+last = steps[-1].leaf_grads
+for leaf in (w_s, b_s):
+    print(f"{leaf.name}: last step {minirect.backend.to_numpy(last[leaf])}   .grad {leaf.grad}")
+    assert np.array_equal(minirect.backend.to_numpy(last[leaf]), minirect.backend.to_numpy(leaf.grad))
+print("last step's leaf gradients == .grad after backward(): True")
+
+# %% [markdown]
 # ## Gradients accumulate
 #
 # `backward()` **adds** into `.grad` rather than overwriting it. Two passes
@@ -342,6 +435,9 @@ print("detach():", s_train.detach().creator)
 #   order; contributions of several paths add up.
 # * Check gradients against central differences in float64 —
 #   `minirect.gradcheck` — whenever a new `Function` is written.
+# * `minirect.viz.backward_steps` replays `backward()` one function at a
+#   time (`format_step`, `draw_step`, `step_through`, `to_dot`); its last
+#   step's leaf gradients are `backward()`'s.
 # * `.grad` accumulates; the graph is freed after `backward()` unless
 #   `retain_graph=True`; `no_grad()` records nothing.
 #
