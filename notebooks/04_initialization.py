@@ -668,6 +668,8 @@ def default_net(figure, scheme):
     for seed in GEOMETRY_SEEDS:
         train.load_state_dict({"seed": seed, "epoch": 0, "batch": 0})
         x_batch, y_batch = next(iter(train))
+        if FAST:
+            x_batch, y_batch = x_batch[:16], y_batch[:16]
         minirect.seed(seed)
         model = convergence.build_model(config, scheme, classes, channels, size)
         measured = diagnostics.layer_statistics(model, x_batch, y_batch)
