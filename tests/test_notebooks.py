@@ -218,3 +218,16 @@ def test_notebook_runs_fast(path, monkeypatch, tmp_path):
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()      # raises CellExecutionError with the failing cell's traceback
+
+
+def test_exercises_notebook_covers_every_exercise():
+    # 07_exercises walks through every exercise: its task, a stub checked by exercises.check,
+    # and the reference solution; a new exercise needs its cells there too.
+    from minirect import exercises
+
+    source = (NOTEBOOK_DIR / "07_exercises.py").read_text(encoding="utf-8")
+    for name in exercises.names():
+        for cell in (f'exercises.describe("{name}")', f"def {name}(", f'"{name}", {name})',
+                     f'show_solution("{name}")'):
+            assert cell in source, f"07_exercises.py lacks {cell!r} for the exercise {name}"
+    assert "minirect exercises check student.py" in source
