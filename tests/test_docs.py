@@ -23,8 +23,8 @@ def test_docs_build_without_warnings(tmp_path):
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(out)]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"sphinx-build failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-    for page in ["index", "getting-started", "coming-from-pytorch", "gpu", "reproduction",
-                 "benchmarks", "notebooks", "api/index", "api/functional"] + \
+    for page in ["index", "getting-started", "coming-from-pytorch", "gpu", "cluster", "reliability",
+                 "reproduction", "benchmarks", "notebooks", "api/index", "api/functional"] + \
             [f"derivations/{name}" for name in DERIVATIONS]:
         assert (out / f"{page}.html").is_file(), f"{page}.html was not built"
     # autodoc really ran: the functional reference documents the convolution

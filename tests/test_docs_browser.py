@@ -162,8 +162,10 @@ def test_page_renders_offline(site, browser, page):
 def test_search_works_offline(site, browser):
     view = _Page(browser, (site / "search.html").as_uri() + "?q=" + quote("PReLU"))
     try:
+        # Sphinx lists the hits one by one, then writes the summary ("Search finished, ...")
         view.page.wait_for_function(
-            "document.querySelectorAll('#search-results ul.search li').length > 0", timeout=30_000)
+            "(document.querySelector('#search-results .search-summary') || {}).textContent",
+            timeout=30_000)
         hits = view.js("Array.from(document.querySelectorAll('#search-results ul.search li a'))"
                        ".map(a => a.getAttribute('href'))")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
