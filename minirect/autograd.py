@@ -445,7 +445,7 @@ def _check_kinds(cls, arrays) -> None:
         got = array.dtype.kind          # NumPy and CuPy arrays both carry a NumPy dtype
         if kind == "float" and got != "f":
             raise TypeError(
-                f"{cls.__name__}: got a {array.dtype} input, but it computes on floating-point "
+                f"{cls.__name__}: got an input of dtype {array.dtype}, but it computes on floating-point "
                 "numbers (integers would wrap around or be truncated). Convert first: "
                 "x.astype('float32'), or give the DataLoader a transform (its default, ToFloat, "
                 "scales uint8 pixels to [0, 1])")

@@ -125,13 +125,19 @@ def _default_net_results(figure):
         def model(seed, init=init):
             minirect.seed(seed)
             return convergence.build_model(config, init, classes, channels, size)
-        results[figure, init] = _measured_and_predicted(model, batch)
+        results[figure, init] = _measured_and_predicted(model, batch, seeds=DEFAULT_NET_SEEDS)
     return results
+
+
+# At 16-32 channels one seed's std at depth varies by ~2x either way: the mean of
+# 4 seeds is off by up to 1.6x at some layer, of 16 by up to 1.5x, of 32 by 1.36x
+# (docs/derivations/initialization.md).
+DEFAULT_NET_SEEDS = range(32)
 
 
 @pytest.fixture(scope="module")
 def default_nets():
-    """Measured and predicted stds of the default fig2 and fig3 nets at init, seeds 0-3."""
+    """Measured and predicted stds of the default fig2 and fig3 nets at init, 32 seeds."""
     return _default_net_results("fig2") | _default_net_results("fig3")
 
 
@@ -149,9 +155,6 @@ def test_default_nets_backward_within_1_5x(default_nets, figure, init):
     assert _worst(r["grad"] / r["ideal_grad"]) > 10          # the idealized theory's gap, for contrast
 
 
-@pytest.mark.xfail(strict=True, reason="the forward target is not met: 1.61x (fig2, layer 17) and 1.64x "
-                   "(fig3, layers 24 and 26) over seeds 0-3; at 16-32 channels the std of one seed "
-                   "varies by ~2x either way at depth (docs/derivations/initialization.md)")
 @pytest.mark.parametrize("figure, init", CASES)
 def test_default_nets_forward_within_1_5x(default_nets, figure, init):
     r = default_nets[figure, init]
@@ -164,4 +167,4 @@ def test_default_nets_forward_gap_explained(default_nets, figure, init):
     every layer where the idealized one is off by more than 10x."""
     r = default_nets[figure, init]
     assert _worst(r["response"] / r["geometry_response"]) < 2.0
-    assert _worst(r["response"] / r["ideal_response"]) > 7
+    assert _worst(r["response"] / r["ideal_response"]) > 5      # 7.1x fig2, 17.5x fig3

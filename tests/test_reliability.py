@@ -13,8 +13,11 @@ subprocess, wait for the first checkpoints, then send Ctrl-C (SIGINT) or
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,7 +179,7 @@ CASES = [
      _loader_3d_images),
     ("`load_state_dict` with one mis-shaped entry", "ValueError",
      ["shapes differ", "nothing was loaded"], _state_dict_wrong_shape),
-    ("a learning rate that makes the loss explode to a finite 1e10", "TrainingDiverged",
+    ("a loss that jumps to a finite 1e10 in epoch 3 (`fit` with `out_dir`)", "TrainingDiverged",
      ["the loss became", "checkpoint", "smaller learning rate"], _fit_explodes),
     ("an empty training loader into `fit`", "ValueError", ["no batches"], _fit_empty_loader),
     ("`minirect train --epochs 0`", "exit 2", [], _cli_refuses(*TRAIN, "--epochs", "0", "--out", "TMP")),
@@ -212,27 +215,31 @@ EXCEPTIONS = {"TypeError": TypeError, "ValueError": ValueError, "RunFolderError"
 
 
 def _run_case(code, tmp_path):
-    """Run one case; return (exception type name, its message)."""
+    """Run one case; return (what happened: an exception's type or "exit 2", the message).
+
+    For the command line the message is what it printed on stderr."""
     (tmp_path / "config.txt").write_text("a file, not a folder")
+    err = io.StringIO()
     try:
-        code(str(tmp_path))
+        with contextlib.redirect_stderr(err):
+            code(str(tmp_path))
     except SystemExit as stop:
-        return "exit 2" if stop.code == 2 else f"exit {stop.code}", ""
+        return f"exit {stop.code}", err.getvalue().strip()
     except Exception as error:  # noqa: BLE001 - the case says which type it expects
         return type(error).__name__, str(error)
-    return "nothing", ""
+    return "nothing", err.getvalue().strip()
 
 
 @pytest.mark.parametrize("what, expected, words, code", CASES, ids=[c[0] for c in CASES])
-def test_case_is_refused(what, expected, words, code, tmp_path, monkeypatch, capsys):
+def test_case_is_refused(what, expected, words, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     got, message = _run_case(code, tmp_path)
     assert got == expected, f"{what}: {got} ({message})"
     for word in words:
         assert word in message, f"{what}: the message does not say {word!r}: {message}"
     if expected == "exit 2":     # one line on stderr, no traceback
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "error" in err[0], f"{what}: stderr was {err}"
+        lines = message.splitlines()
+        assert len(lines) == 1 and "error" in lines[0], f"{what}: stderr was {lines}"
 
 
 def test_case_messages_from_the_cli_name_the_fix(tmp_path, capsys):
@@ -282,15 +289,17 @@ def test_divergence_needs_a_real_explosion():
 # The table in docs/reliability.md
 # ----------------------------------------------------------------------------
 
-def table() -> str:
-    lines = ["| What you do | What minirect does |", "|---|---|"]
-    for what, expected, words, _ in CASES:
-        if expected == "exit 2":
-            answer = "refuses in one line, exit status 2, before loading any data"
-        else:
-            answer = f"raises `{expected}`" + (f" naming {', '.join(f'`{w}`' for w in words)}"
-                                               if words else "")
-        lines.append(f"| {what} | {answer} |")
+def table(folder) -> str:
+    """The page's table: each case, run in ``folder``, with the message it gets."""
+    lines = ["| What you do | What you get |", "|---|---|"]
+    for index, (what, _, _, code) in enumerate(CASES):
+        tmp = Path(folder) / str(index)
+        tmp.mkdir()
+        got, message = _run_case(code, tmp)
+        message = message.replace(str(tmp), "OUT").replace(runs.socket.gethostname(), "HOST")
+        message = re.sub(r"pid \d+", "pid N", message).replace("|", "\\|")
+        got = "exit status 2" if got == "exit 2" else f"`{got}`"
+        lines.append(f"| {what} | {got}: {message} |")
     return "\n".join(lines)
 
 
@@ -300,9 +309,11 @@ def _page_table():
     return text, text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
 
 
-def test_docs_table_lists_every_case():
+def test_docs_table_lists_every_case(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     _, current = _page_table()
-    assert current == table(), "docs/reliability.md is out of date: run python tests/test_reliability.py"
+    assert current == table(tmp_path), \
+        "docs/reliability.md is out of date: run python tests/test_reliability.py"
 
 
 # ----------------------------------------------------------------------------
@@ -404,6 +415,10 @@ def _kill_group(proc):
 
 
 if __name__ == "__main__":          # rewrite the table in docs/reliability.md
+    import tempfile
+
     text, current = _page_table()
-    PAGE.write_text(text.replace(current, table()), encoding="utf-8")
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        PAGE.write_text(text.replace(current, table(folder)), encoding="utf-8")
     print(f"wrote the table of {len(CASES)} cases into {PAGE}")
