@@ -33,7 +33,7 @@ import numpy as np
 import minirect as mr
 import minirect.functional as F
 from minirect import backend
-from minirect.functional import conv as conv_module
+from minirect.accel import shifted_windows
 
 
 def blas_threads() -> int:
@@ -144,11 +144,11 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--block-mb", type=float, default=None,
                         help="override minirect's column-block budget (CPU_BLOCK_BYTES or "
-                             "GPU_BLOCK_BYTES in minirect/functional/conv.py), in MiB")
+                             "GPU_BLOCK_BYTES in minirect/accel/shifted_windows.py), in MiB")
     args = parser.parse_args(argv)
     if args.block_mb is not None:
         name = "GPU_BLOCK_BYTES" if args.device == "cuda" else "CPU_BLOCK_BYTES"
-        setattr(conv_module, name, int(args.block_mb * 2**20))
+        setattr(shifted_windows, name, int(args.block_mb * 2**20))
 
     N, C, S, k = args.batch, args.channels, args.size, args.kernel
     D = args.out_channels or C
@@ -169,7 +169,7 @@ def main(argv=None):
         torch_info = "torch not installed"
     print(f"conv2d fwd+bwd: batch {N}, {C}->{D} channels, {S}x{S}, {k}x{k}, stride {args.stride}, "
           f"padding {args.padding}, float32, device {args.device}")
-    block = conv_module.GPU_BLOCK_BYTES if args.device == "cuda" else conv_module.CPU_BLOCK_BYTES
+    block = shifted_windows.GPU_BLOCK_BYTES if args.device == "cuda" else shifted_windows.CPU_BLOCK_BYTES
     print(f"numpy {np.__version__} ({threads} BLAS threads); {torch_info}; "
           f"minirect column blocks of {block / 2**20:g} MiB")
 

@@ -3,9 +3,10 @@
 Why the CPU convolution of thin layers stays below the machine's GEMM rate:
 a 3×3 conv with D output channels multiplies a D × 9C matrix by a 9C × n·L
 column block (forward, input gradient) and the columns by the transpose of
-a D × n·L matrix (weight gradient, ``_shifted_pass``'s correlation). With
+a D × n·L matrix (weight gradient, ``shifted_pass``'s correlation). With
 D = 32 the first shape is thin, and BLAS runs it well below its square-matrix
-rate. The block sizes n·L are those conv2d uses (``_ShiftedWindows``).
+rate. The block sizes n·L are those conv2d's fast path uses
+(``minirect.accel.shifted_windows.ShiftedWindows``).
 Prints GFLOP/s per shape (median of 30 runs).
 
     python benchmarks/bench_gemm_shapes.py
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from minirect.functional.conv import _ShiftedWindows
+from minirect.accel.shifted_windows import ShiftedWindows
 
 
 def rate(a, b, repeats=30) -> float:
@@ -40,7 +41,7 @@ def main():
     print(f"square 2048 x 2048 x 2048: {rate(m(2048, 2048), m(2048, 2048)):7.1f} GFLOP/s")
     # The 22-layer net's 3×3 "same" convs at 28×28 (32 ch) and 14×14 (64 ch), batch 64.
     for size, C in [(28, 32), (14, 64)]:
-        windows = _ShiftedWindows(np.empty((64, C, size, size), np.float32), (3, 3), (1, 1))
+        windows = ShiftedWindows(np.empty((64, C, size, size), np.float32), (3, 3), (1, 1))
         D, K, NL = C, 9 * C, windows.largest * windows.length      # one block's columns: K × n·L
         w, cols, g = m(D, K), m(K, NL), m(D, NL)
         print(f"{size}x{size}, {C} ch, blocks of {K} x {NL}: forward W @ cols {rate(w, cols):7.1f}   "

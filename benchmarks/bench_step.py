@@ -26,6 +26,11 @@ round's ratio compares two measurements taken one right after the other).
 
     python benchmarks/bench_step.py                 # all nets, CPU
     python benchmarks/bench_step.py --nets 22 --device cuda
+    python benchmarks/bench_step.py --reference     # + row 'reference': fast paths off
+
+The row ``minirect`` runs with minirect's fast paths (the default); the row
+``reference`` runs the same step with ``MINIRECT_FAST_PATHS=0``, i.e. only
+the plain code of the teaching files (im2col + GEMM, SGD in array ops).
 """
 
 from __future__ import annotations
@@ -269,7 +274,7 @@ def child(args):
         torch.set_num_threads(args.threads)
         torch_true_float32()
         result = run_torch(net, args.device, args.steps, args.warmup)
-    else:
+    else:       # "minirect", "reference" (fast paths off: see measure) or "graph"
         result = run_minirect(net, args.device, args.steps, args.warmup,
                               graph=args.framework == "graph")
     result["images_per_s"] = net["batch"] / result["median_s"]
@@ -284,6 +289,7 @@ def measure(framework, net, device, steps, warmup, threads):
     # (read when the library loads).
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    env["MINIRECT_FAST_PATHS"] = "0" if framework == "reference" else "1"
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -323,8 +329,12 @@ def main():
     p.add_argument("--graph", action="store_true",
                    help="on cuda: also time minirect's step replayed from a CUDA graph "
                         "(row 'graph'; minirect.graphs)")
+    p.add_argument("--reference", action="store_true",
+                   help="also time minirect with its fast paths off (row 'reference', "
+                        "MINIRECT_FAST_PATHS=0): the plain code of the teaching files")
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--child", choices=["minirect", "graph", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["minirect", "reference", "graph", "torch"],
+                   help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -340,6 +350,8 @@ def main():
     key = "gpu_mb" if args.device == "cuda" else "peak_rss_growth_mb"
     for net in args.nets:
         frameworks = ["minirect"]
+        if args.reference:
+            frameworks.append("reference")
         if args.graph and args.device == "cuda" and net in NETS:
             frameworks.append("graph")
         if have_torch:

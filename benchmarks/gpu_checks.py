@@ -164,7 +164,8 @@ def main():
     # deterministic: bench_step's 22-layer net is; model B is not (its SPP
     # backward adds with atomics, whose order varies), so for model B the
     # difference is printed next to the spread of two eager runs.
-    direct = backend._DirectCublas(cupy, cupy.cuda.Stream.null)
+    from minirect.accel.cublas import DirectCublas
+    direct = DirectCublas(cupy, cupy.cuda.Stream.null)
     nets = {"22-layer net": lambda graph: bench_net_training(graph),
             "model B (dropout, SPP)": lambda graph: training("cuda", graph)}
     for name, make in nets.items():

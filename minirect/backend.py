@@ -12,7 +12,10 @@ What lives here:
   op and both array types when NumPy and CuPy arrays meet;
 * devices: ``cuda_available()``, the default device switch ``use("cuda")`` and
   explicit moves (``to_device``, ``to_numpy``);
-* the default dtype (float32) and the one random generator behind ``seed``.
+* the default dtype (float32) and the one random generator behind ``seed``;
+* ``matmul``, through which every GEMM goes (so that a recorded CUDA graph
+  can route them to cuBLAS: ``minirect.accel``, the speed-only layer, which
+  also gets its array module from here).
 
 CuPy is imported lazily, on first need, so ``import minirect`` never fails or
 slows down on a machine without it.
@@ -218,72 +221,17 @@ def seed(s: int) -> None:
 
     Initial weights are drawn on the host from one NumPy ``Generator`` and then
     moved, so a model seeded the same way starts from identical weights on CPU
-    and GPU. Dropout masks on the GPU come from a generator whose state lives
-    in GPU memory and is reseeded from the host one at its next draw
-    (``random_uniform``), so a training step never copies masks across the bus.
+    and GPU.
     """
-    global _generator, _device_seed_pending
+    global _generator
     _generator = numpy.random.default_rng(s)
-    _device_seed_pending = True        # the GPU's state is reseeded at its next draw
-
-
-_device_generator = None       # the GPU's uint64 [seed, counter], after its first draw
-_device_seed_pending = True
 
 
 def random_uniform(shape, like):
-    """U[0, 1) float32 samples on the device of ``like`` (dropout masks).
-
-    On the CPU they come from the shared NumPy generator. On a GPU they are
-    computed from a (seed, counter) pair that lives in GPU memory: each call
-    hashes (seed, counter, element index) into a number and then adds 1 to
-    the counter, both as GPU kernels. Nothing crosses the bus, and a training
-    step recorded as a CUDA graph (``minirect.graphs``) draws fresh numbers on
-    every replay, because the counter it reads is advanced inside the graph.
-    """
-    global _device_generator, _device_seed_pending
-    if not is_cupy_array(like):
-        return _generator.random(shape, dtype=numpy.float32)
-    cp = _cupy()
-    if _device_seed_pending:            # seeded from the host generator after each seed()
-        state = cp.asarray([int(_generator.integers(2**63)), 0], dtype=cp.uint64)
-        if _device_generator is None:
-            _device_generator = state
-        else:       # in place: a recorded CUDA graph goes on reading this very array
-            _device_generator[...] = state
-        _device_seed_pending = False
-    out = cp.empty(shape, dtype=cp.float32)
-    _uniform_kernel()(_device_generator, out)
-    _device_generator[1:] += 1
-    return out
-
-
-_uniform_kernel_cache = None
-
-
-def device_random_key():
-    """What a recorded graph's random numbers depend on: the address of the
-    GPU's generator state, and whether a reseed is pending (graphs.py)."""
-    address = None if _device_generator is None else _device_generator.data.ptr
-    return address, _device_seed_pending
-
-
-def _uniform_kernel():
-    """Counter-based uniform numbers: u = (top 24 bits of a hash of seed, counter, i) / 2^24."""
-    global _uniform_kernel_cache
-    if _uniform_kernel_cache is None:
-        _uniform_kernel_cache = _cupy().ElementwiseKernel(
-            "raw uint64 state", "float32 u",
-            """
-            unsigned long long z = state[0] + state[1] * 0xD1B54A32D192ED03ULL
-                                   + (unsigned long long)i * 0x9E3779B97F4A7C15ULL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;      // splitmix64's finalizer
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-            z = z ^ (z >> 31);
-            u = (float)(z >> 40) * (1.0f / 16777216.0f);      // 24 bits: exact in float32, < 1
-            """,
-            "minirect_uniform")
-    return _uniform_kernel_cache
+    """U[0, 1) float32 samples from the shared generator, on the device of
+    ``like`` (dropout masks). On a GPU they are drawn on the host and copied;
+    the fast path ``accel.gpu_random`` draws them in GPU memory instead."""
+    return to_device(_generator.random(shape, dtype=numpy.float32), device_of(like))
 
 
 def generator() -> numpy.random.Generator:
@@ -327,43 +275,6 @@ def scatter_add(target, index, values) -> None:
         importlib.import_module("cupyx").scatter_add(target, index, values)
 
 
-def momentum_step(w, g, v, lr: float, momentum: float, weight_decay: float) -> None:
-    """One SGD-with-momentum update, in place (the paper's Eq. 4 with decay):
-
-        v ← μ v + ε (g + λ w)
-        w ← w − v
-
-    On the CPU these are the plain array ops below. On a GPU the same
-    arithmetic runs as one fused elementwise kernel: each op of a small
-    tensor costs a kernel launch (≈ 10-20 µs) whatever its size, and this
-    turns the six launches per parameter into one (3.4 ms → under 1 ms per
-    step of the 22-layer benchmark net). A test compares the two.
-    """
-    xp = get_array_module(w, g, v, op="SGD")
-    if xp is not numpy:
-        _fused_momentum_kernel()(g, w.dtype.type(lr), w.dtype.type(momentum),
-                                 w.dtype.type(weight_decay), w, v)
-        return
-    step = lr * (g + weight_decay * w if weight_decay else g)     # ε (g + λ w)
-    v *= momentum
-    v += step
-    w -= v
-
-
-_momentum_kernel = None
-
-
-def _fused_momentum_kernel():
-    """The CuPy kernel of ``momentum_step`` (compiled once, on first use)."""
-    global _momentum_kernel
-    if _momentum_kernel is None:
-        _momentum_kernel = _cupy().ElementwiseKernel(
-            "T g, T lr, T mu, T wd", "T w, T v",
-            "v = mu * v + lr * (g + wd * w); w -= v;",
-            "minirect_momentum_step")
-    return _momentum_kernel
-
-
 def synchronize(xp=None) -> None:
     """Wait for queued GPU work (for timing); a no-op on the CPU."""
     cp = _cupy_module
@@ -381,191 +292,21 @@ def versions() -> dict:
 
 
 # ----------------------------------------------------------------------------
-# CUDA graphs: GPU work recorded once and replayed (used by minirect.graphs)
+# Matrix products
 # ----------------------------------------------------------------------------
 
-_recording = None      # the GraphRecorder whose record() is running, or None
+recording_matmul = None    # set by accel.cuda_graphs while it records a CUDA graph
 
 
 def matmul(a, b):
-    """``a @ b`` of two 2-D arrays: the GEMMs of the conv and linear layers.
+    """``a @ b``: every GEMM of minirect (conv, linear, ``@``) goes through here.
 
-    It is plain ``a @ b`` except while a CUDA graph is being recorded. CuPy
-    refuses cuBLAS calls during stream capture, but cuBLAS itself records
-    fine, so then the product goes to cuBLAS directly (``_DirectCublas``).
+    While a CUDA graph is being recorded, ``accel.cuda_graphs`` routes the
+    product to cuBLAS directly (CuPy refuses cuBLAS calls during capture).
     """
-    if _recording is None or _recording.blas is None:
-        return a @ b
-    return _recording.blas.matmul(a, b)
-
-
-class GraphRecorder:
-    """Records GPU work into CUDA graphs and replays them (CuPy only).
-
-    A graph holds the addresses of every array its kernels touch. So all the
-    work it records, and the warm-up runs before (``run``), use a private
-    stream and a private memory pool: the arrays it allocates, its scratch
-    memory among them, can never be given to an array made outside. The
-    graph also touches arrays made outside the pool (parameters, momentum
-    buffers, the GPU's random state, the cuBLAS workspace); those must stay
-    alive and in place, which ``graphs.CapturedStep`` checks before each
-    replay (its ``_state_key``).
-    The stream is a blocking one, so it waits for work queued on CuPy's
-    default stream before it and the default stream waits for it: copying a
-    batch in, replaying, and reading the loss out need no extra
-    synchronization.
-    """
-
-    def __init__(self):
-        self._cp = _require_cuda()
-        self.stream = self._cp.cuda.Stream(non_blocking=False)
-        self.pool = self._cp.cuda.MemoryPool()
-        self.blas = None
-
-    @contextlib.contextmanager
-    def _private(self):
-        with self.stream, self._cp.cuda.using_allocator(self.pool.malloc):
-            yield
-
-    def run(self, fn, *args):
-        """``fn(*args)``, executed now on the private stream and pool (warm-up:
-        compiles the kernels and fills the pool with blocks of the right sizes)."""
-        with self._private():
-            return fn(*args)
-
-    def record(self, fn, *args):
-        """Record ``fn(*args)`` into a graph; nothing is executed. Returns
-        (graph, outputs): the outputs are arrays that each replay overwrites."""
-        global _recording
-        if self.blas is None:
-            self.blas = _cublas_for_recording(self._cp, self.stream)
-        with self._private():
-            self.stream.begin_capture()
-            _recording = self
-            try:
-                outputs = fn(*args)
-            except BaseException:
-                _recording = None
-                with contextlib.suppress(Exception):
-                    self.stream.end_capture()
-                raise
-            _recording = None
-            graph = self.stream.end_capture()
-        return graph, outputs
-
-    def replay(self, graph) -> None:
-        graph.launch(self.stream)
-
-
-def _cublas_for_recording(cp, stream):
-    """None when CuPy's own matmul can be recorded, else a ``_DirectCublas``."""
-    a = cp.ones((4, 4), dtype=cp.float32)
-    out = a @ a
-    stream.synchronize()
-    with stream:
-        stream.begin_capture()
-        try:
-            cp.matmul(a, a, out=out)  # into an existing array: no allocation while recording
-            refused = False
-        except NotImplementedError:  # "cuBLAS ... stream capture": CuPy 14 says no
-            refused = True
-        finally:
-            stream.end_capture()
-    return _DirectCublas(cp, stream) if refused else None
-
-
-def blas_operand(x):
-    """How cuBLAS (column-major) reads the row-major 2-D array ``x`` in place:
-    (array, transpose flag, leading dimension).
-
-    cuBLAS stores a matrix column by column with a *leading dimension* ld: the
-    element (p, q) sits ld·q + p elements after the first. A row-major ``x``
-    whose rows are contiguous (strides (ld, 1) in elements) is therefore, to
-    cuBLAS, the matrix xᵀ with that ld: flag 0 ("N"). A view whose columns
-    are contiguous (strides (1, ld), e.g. the transpose of a C-ordered array)
-    is x itself, to be transposed: flag 1 ("T"). Anything else is copied to
-    C order first.
-    """
-    rows, cols = x.shape
-    step = x.itemsize
-    row_stride, col_stride = x.strides
-    if x.flags.c_contiguous:
-        return x, 0, max(1, cols)
-    if x.T.flags.c_contiguous:
-        return x, 1, max(1, rows)
-    if col_stride == step and row_stride % step == 0 and row_stride >= step * cols:
-        return x, 0, row_stride // step
-    if row_stride == step and col_stride % step == 0 and col_stride >= step * rows:
-        return x, 1, col_stride // step
-    x = get_array_module(x).ascontiguousarray(x)
-    return x, 0, max(1, cols)
-
-
-class _DirectCublas:
-    """cuBLAS's GEMM called through ctypes, for CUDA graph recording.
-
-    Its own cuBLAS handle runs on the recorder's stream, with a workspace
-    allocated up front (cuBLAS must not allocate while a graph is recorded).
-    The library is the one CuPy already loaded, found by its path in
-    /proc/self/maps.
-    """
-
-    WORKSPACE_BYTES = 32 * 2**20
-
-    def __init__(self, cp, stream):
-        import ctypes
-        self._cp, self._ctypes = cp, ctypes
-        cp.ones((2, 2), dtype=cp.float32) @ cp.ones((2, 2), dtype=cp.float32)   # CuPy loads cuBLAS
-        self.lib = ctypes.CDLL(_loaded_library("libcublas.so"))
-        vp, i32 = ctypes.c_void_p, ctypes.c_int
-        for name in ("cublasSgemm_v2", "cublasDgemm_v2"):
-            getattr(self.lib, name).argtypes = [vp, i32, i32, i32, i32, i32, vp, vp, i32, vp,
-                                                i32, vp, vp, i32]
-        self.handle = vp()
-        self._check(self.lib.cublasCreate_v2(ctypes.byref(self.handle)), "cublasCreate")
-        self._check(self.lib.cublasSetStream_v2(self.handle, vp(stream.ptr)), "cublasSetStream")
-        self.workspace = cp.empty(self.WORKSPACE_BYTES, dtype=cp.uint8)
-        self._check(self.lib.cublasSetWorkspace_v2(self.handle, vp(self.workspace.data.ptr),
-                                                   ctypes.c_size_t(self.WORKSPACE_BYTES)),
-                    "cublasSetWorkspace")
-        self.scalars = {numpy.dtype(numpy.float32): (ctypes.c_float(1), ctypes.c_float(0),
-                                                     self.lib.cublasSgemm_v2),
-                        numpy.dtype(numpy.float64): (ctypes.c_double(1), ctypes.c_double(0),
-                                                     self.lib.cublasDgemm_v2)}
-
-    @staticmethod
-    def _check(status, call):
-        if status != 0:
-            raise RuntimeError(f"{call} failed with cuBLAS status {status}")
-
-    def matmul(self, a, b):
-        """a @ b for 2-D float32/float64 arrays: row-major C = A·B is, to
-        column-major cuBLAS, Cᵀ = Bᵀ·Aᵀ, so B goes first."""
-        if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in self.scalars:
-            raise NotImplementedError(
-                "inside a recorded CUDA graph, matmul takes two 2-D float32 or float64 arrays "
-                f"of one dtype (got {a.shape} {a.dtype} and {b.shape} {b.dtype})")
-        (m, k), n = a.shape, b.shape[1]
-        if min(m, n, k) == 0:
-            return self._cp.zeros((m, n), dtype=a.dtype)
-        out = self._cp.empty((m, n), dtype=a.dtype)      # beta = 0: cuBLAS never reads it
-        one, zero, gemm = self.scalars[a.dtype]
-        a, op_a, ld_a = blas_operand(a)
-        b, op_b, ld_b = blas_operand(b)
-        addr = self._ctypes.addressof
-        self._check(gemm(self.handle, op_b, op_a, n, m, k, addr(one), b.data.ptr, ld_b,
-                         a.data.ptr, ld_a, addr(zero), out.data.ptr, n), "cublas gemm")
-        return out
-
-
-def _loaded_library(stem: str) -> str:
-    """Path of the loaded shared library whose file name starts with ``stem``."""
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if path.rsplit("/", 1)[-1].startswith(stem):
-                return path
-    raise RuntimeError(f"{stem} is not loaded in this process")
+    if recording_matmul is not None:
+        return recording_matmul(a, b)
+    return a @ b
 
 
 # ----------------------------------------------------------------------------

@@ -22,8 +22,10 @@ would push PReLU towards ReLU), optionally none on biases.
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import backend
+from .accel import fused_sgd
 
 
 class SGD:
@@ -31,20 +33,14 @@ class SGD:
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
-        if lr <= 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if nesterov and momentum <= 0:
-            raise ValueError("nesterov momentum needs momentum > 0")
         self.defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                              nesterov=nesterov)
-        params = list(params)
-        if params and not isinstance(params[0], dict):
-            params = [{"params": params}]
-        self.param_groups = []
-        for group in params:
-            group = {**self.defaults, **group, "params": list(group["params"])}
+        self.param_groups = [{**self.defaults, **group, "params": list(group["params"])}
+                             for group in _as_groups(params)]
+        seen = set()
+        for i, group in enumerate(self.param_groups):
+            _check_group(group, f"SGD: group {i}" if len(self.param_groups) > 1 else "SGD", seen)
             group.setdefault("initial_lr", group["lr"])
-            self.param_groups.append(group)
         self.velocity = {}      # id(parameter) -> momentum buffer v
 
     def parameters(self):
@@ -63,24 +59,18 @@ class SGD:
                     self._update(p, group)
 
     def _update(self, p, group) -> None:
+        """Eq. 4 with weight decay, in place; a new velocity starts at 0."""
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
-        if mu == 0 or group["nesterov"]:
-            self._plain_update(p, lr, mu, wd)
-            return
-        # v ← μ v + ε (g + λ w); w ← w − v, in place (one fused kernel on a GPU).
-        # A new velocity starts at 0, so the first step gives v = ε (g + λ w).
-        backend.momentum_step(p.data, p.grad, self._velocity(p), lr, mu, wd)
-
-    def _plain_update(self, p, lr, mu, wd) -> None:
-        """Plain SGD (μ = 0) and Nesterov momentum, as array expressions."""
-        step = lr * (p.grad if wd == 0 else p.grad + wd * p.data)    # ε (g + λ w)
         if mu == 0:
-            p.data -= step
+            p.data -= lr * (p.grad + wd * p.data if wd else p.grad)  # w ← w − ε (g + λ w)
             return
         v = self._velocity(p)
+        if fused_sgd.applies(p.data) and not group["nesterov"]:     # one GPU kernel: accel/
+            return fused_sgd.momentum_step(p.data, p.grad, v, lr, mu, wd)
+        step = lr * (p.grad + wd * p.data if wd else p.grad)        # ε (g + λ w)
         v *= mu
-        v += step                                               # v ← μ v + ε (g + λ w)
-        p.data -= mu * v + step                                 # Nesterov's look-ahead step
+        v += step                                                   # v ← μ v + ε (g + λ w)
+        p.data -= (mu * v + step) if group["nesterov"] else v       # w ← w − v (Nesterov: look ahead)
 
     def _velocity(self, p):
         """The momentum buffer of ``p`` (zeros at first), on ``p``'s device."""
@@ -122,6 +112,37 @@ class SGD:
         """Move momentum buffers to a device (``step`` also does this lazily)."""
         self.velocity = {k: backend.to_device(v, device) for k, v in self.velocity.items()}
         return self
+
+
+def _as_groups(params) -> list:
+    """``params`` as a list of group dicts; refuses a Module and an empty list."""
+    if hasattr(params, "named_parameters"):
+        raise TypeError(f"SGD: got the model {type(params).__name__} itself; pass its "
+                        "parameters: SGD(model.parameters(), lr=...)")
+    params = list(params)
+    if not params:
+        raise ValueError("SGD: got an empty parameter list; pass model.parameters() of a "
+                         "model that has parameters")
+    return params if isinstance(params[0], dict) else [{"params": params}]
+
+
+def _check_group(group, where: str, seen: set) -> None:
+    """Refuse settings that cannot be right, and parameters already in a group."""
+    lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"{where}: learning rate must be a finite number > 0, got {lr!r}")
+    if not 0 <= mu < 1:
+        raise ValueError(f"{where}: momentum must be in [0, 1), got {mu!r} (0.9 in the paper)")
+    if not wd >= 0:
+        raise ValueError(f"{where}: weight decay must be >= 0, got {wd!r} (5e-4 in the paper)")
+    if group["nesterov"] and mu == 0:
+        raise ValueError(f"{where}: nesterov momentum needs momentum > 0")
+    for p in group["params"]:
+        if id(p) in seen:
+            raise ValueError(f"{where}: a parameter of shape {tuple(p.shape)} is already in "
+                             "another group (it would be updated twice); put each parameter "
+                             "in one group only")
+        seen.add(id(p))
 
 
 def param_groups(model, weight_decay: float, no_decay_bias: bool = False) -> list:

@@ -2,6 +2,11 @@
 
 The CuPy case is marked ``gpu`` and skipped when CuPy cannot be imported or no
 CUDA device is present.
+
+The ``fast_paths`` fixture runs every test of the op, layer and optimizer
+modules twice: with ``minirect.fast_paths(True)`` and with the reference code
+only (``False``). Elsewhere it keeps the switch as the environment set it
+(``MINIRECT_FAST_PATHS``) and restores it after each test.
 """
 
 import importlib
@@ -32,6 +37,24 @@ def xp(request):
 @pytest.fixture
 def device(xp):
     return "cuda" if xp.__name__ == "cupy" else "cpu"
+
+
+# Test modules whose every test runs with fast paths on and off.
+BOTH_PATHS = {"test_functions", "test_conv", "test_nn", "test_optim"}
+
+
+def pytest_generate_tests(metafunc):
+    if "fast_paths" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_PATHS:
+        metafunc.parametrize("fast_paths", [True, False], ids=["fast", "reference"],
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def fast_paths(request):
+    """True or False: whether the test runs with minirect's fast paths."""
+    enabled = getattr(request, "param", minirect.accel.enabled())
+    with minirect.fast_paths(enabled):
+        yield enabled
 
 
 @pytest.fixture(autouse=True)

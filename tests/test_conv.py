@@ -6,6 +6,7 @@ import pytest
 
 import minirect as mr
 import minirect.functional as F
+from minirect.accel import shifted_windows
 from minirect.functional import conv as conv_module
 
 RNG = np.random.default_rng(3)
@@ -114,15 +115,8 @@ CONV_CASES = [  # x shape, W shape, stride, padding
 ]
 
 
-@pytest.fixture(params=["shifted", "im2col"])
-def conv_path(request, monkeypatch):
-    """Run a test through both implementations of stride-1 convolutions."""
-    monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", request.param == "shifted")
-    return request.param
-
-
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv2d_forward_matches_loops(xp, conv_path, x_shape, w_shape, stride, padding):
+def test_conv2d_forward_matches_loops(xp, x_shape, w_shape, stride, padding):
     x, w, b = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape), RNG.standard_normal(w_shape[0])
     y = F.conv2d(t(xp, x), t(xp, w), t(xp, b), stride=stride, padding=padding)
     np.testing.assert_allclose(y.numpy(), conv2d_ref(x, w, b, stride, padding), atol=1e-12)
@@ -130,7 +124,7 @@ def test_conv2d_forward_matches_loops(xp, conv_path, x_shape, w_shape, stride, p
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv2d_gradcheck(xp, conv_path, x_shape, w_shape, stride, padding, bias):
+def test_conv2d_gradcheck(xp, x_shape, w_shape, stride, padding, bias):
     x, w = t(xp, RNG.standard_normal(x_shape)), t(xp, RNG.standard_normal(w_shape))
     if bias:
         b = t(xp, RNG.standard_normal(w_shape[0]))
@@ -140,13 +134,13 @@ def test_conv2d_gradcheck(xp, conv_path, x_shape, w_shape, stride, padding, bias
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv2d_skips_the_input_gradient_nobody_needs(xp, conv_path, monkeypatch, stride):
+def test_conv2d_skips_the_input_gradient_nobody_needs(xp, monkeypatch, stride):
     """The first layer's input is the data: conv2d does not compute its
     gradient at all (the flipped kernels and col2im would be its first step)."""
     def not_wanted(*args, **kwargs):
         raise AssertionError("an input gradient was computed for an input that needs none")
-    monkeypatch.setattr(conv_module, "_flipped_kernels", not_wanted)
-    monkeypatch.setattr(conv_module, "_col2im_view", not_wanted)
+    monkeypatch.setattr(shifted_windows, "flipped_kernels", not_wanted)
+    monkeypatch.setattr(conv_module, "col2im", not_wanted)
     x = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False)     # the data: no gradient
     w = t(xp, RNG.standard_normal((4, 3, 3, 3)))
     F.conv2d(x, w, stride=stride, padding=1).sum().backward()
@@ -155,22 +149,22 @@ def test_conv2d_skips_the_input_gradient_nobody_needs(xp, conv_path, monkeypatch
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
 def test_conv2d_takes_the_shifted_path_exactly_for_stride_1_and_padding_below_kernel(
-        monkeypatch, x_shape, w_shape, stride, padding):
-    """The tests that compare both paths only mean something if the fast
-    path really runs: it must, for stride 1 and padding < kernel size."""
+        monkeypatch, fast_paths, x_shape, w_shape, stride, padding):
+    """The tests run with fast paths on and off; that only means something if
+    the fast path really runs when on: for stride 1 and padding < kernel size."""
     calls = []
-    real_pass = conv_module._shifted_pass
-    monkeypatch.setattr(conv_module, "_shifted_pass",
+    real_pass = shifted_windows.shifted_pass
+    monkeypatch.setattr(shifted_windows, "shifted_pass",
                         lambda *args, **kwargs: calls.append(1) or real_pass(*args, **kwargs))
     x = mr.tensor(RNG.standard_normal(x_shape), requires_grad=True)
     F.conv2d(x, mr.tensor(RNG.standard_normal(w_shape)), stride=stride,
              padding=padding).sum().backward()
     (ph, pw), (kh, kw) = conv_module._pair(padding, "", ""), w_shape[2:]
     expected = conv_module._pair(stride, "", "") == (1, 1) and ph < kh and pw < kw
-    assert bool(calls) == expected
+    assert bool(calls) == (expected and fast_paths)
 
 
-def test_conv2d_bias_gradient_alone(xp, conv_path):
+def test_conv2d_bias_gradient_alone(xp):
     """x and W frozen, b trained: dE/db = Σ gy over batch and pixels, nothing else."""
     x = t(xp, RNG.standard_normal((2, 3, 5, 5)), grad=False)
     w = t(xp, RNG.standard_normal((4, 3, 3, 3)), grad=False)
@@ -182,7 +176,7 @@ def test_conv2d_bias_gradient_alone(xp, conv_path):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv2d_weight_gradient_is_the_same_without_the_input_gradient(xp, conv_path, stride):
+def test_conv2d_weight_gradient_is_the_same_without_the_input_gradient(xp, stride):
     """The first layer (input needs no gradient) computes dE/dW by another
     route on the shifted-window path (from the columns of x, not of gy)."""
     x_np, w_np = RNG.standard_normal((3, 2, 6, 5)), RNG.standard_normal((4, 2, 3, 3))
@@ -203,64 +197,14 @@ def test_conv2d_same_result_for_any_block_size(xp, monkeypatch, block_bytes, str
     gy = RNG.standard_normal((5, 4, 6 // stride, 6 // stride))
     results = []
     for budget in (block_bytes, 300):        # 300 bytes: blocks of one sample
-        monkeypatch.setattr(conv_module, "CPU_BLOCK_BYTES", budget)
-        monkeypatch.setattr(conv_module, "GPU_BLOCK_BYTES", budget)
+        monkeypatch.setattr(shifted_windows, "CPU_BLOCK_BYTES", budget)
+        monkeypatch.setattr(shifted_windows, "GPU_BLOCK_BYTES", budget)
         x, w, b = t(xp, x_np), t(xp, w_np), t(xp, np.ones(4))
         y = F.conv2d(x, w, b, stride=stride, padding=1)
         y.backward(t(xp, gy, grad=False))
         results.append([y.numpy(), x.grad, w.grad, b.grad])
     for a, c in zip(*results):
         np.testing.assert_allclose(mr.backend.to_numpy(a), mr.backend.to_numpy(c), atol=1e-12)
-
-
-@pytest.mark.parametrize("in_hw, kernel, padding", [
-    ((6, 6), (3, 3), (1, 1)), ((5, 7), (3, 2), (0, 1)), ((3, 1), (3, 5), (1, 2)),
-    ((2, 2), (4, 4), (3, 3)), ((4, 4), (1, 1), (0, 0))])
-def test_shifted_windows_read_inside_each_map(in_hw, kernel, padding):
-    """The strided view reads no memory outside the scratch map it starts in
-    (as_strided does not check bounds; a read past the end is undefined, and
-    0·NaN from it would spoil the weight gradient)."""
-    windows = conv_module._ShiftedWindows(np.zeros((1, 1, *in_hw)), kernel, padding)
-    rows, Wp = windows._padded.shape[2:]
-    (kh, kw) = kernel
-    farthest = (kh - 1) * Wp + (kw - 1) + windows.length - 1     # offset (kh-1, kw-1), l = L-1
-    assert farthest < rows * Wp
-
-
-@pytest.mark.parametrize("need_x, need_W", [(True, False), (False, True)])
-def test_conv2d_partial_gradients_on_uneven_blocks_match_the_plain_path(xp, monkeypatch,
-                                                                        need_x, need_W):
-    """Frozen weights (dx only) and the first layer (dW only) over blocks of
-    2, 2 and 1 samples give what the im2col path gives."""
-    x_np, w_np = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
-    gy = RNG.standard_normal((5, 4, 6, 6))
-    monkeypatch.setattr(conv_module, "CPU_BLOCK_BYTES", 25_000)
-    monkeypatch.setattr(conv_module, "GPU_BLOCK_BYTES", 25_000)
-    grads = []
-    for shifted in (True, False):
-        monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", shifted)
-        x, w = t(xp, x_np, grad=need_x), t(xp, w_np, grad=need_W)
-        F.conv2d(x, w, padding=1).backward(t(xp, gy, grad=False))
-        grads.append(mr.backend.to_numpy(x.grad if need_x else w.grad))
-        assert (w.grad is None) == (not need_W) and (x.grad is None) == (not need_x)
-    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
-
-
-def test_shifted_and_im2col_paths_agree_in_float32(xp, monkeypatch):
-    """The fast path computes the same sums as the plain one: equal up to
-    float32 rounding (the order of the additions differs)."""
-    x_np, w_np = RNG.standard_normal((3, 8, 9, 7)), RNG.standard_normal((5, 8, 3, 3))
-    b_np, gy = RNG.standard_normal(5), RNG.standard_normal((3, 5, 9, 7))
-    results = {}
-    for shifted in (True, False):
-        monkeypatch.setattr(conv_module, "SHIFTED_WINDOWS", shifted)
-        x, w, b = (t(xp, v, dtype=xp.float32) for v in (x_np, w_np, b_np))
-        y = F.conv2d(x, w, b, padding=1)
-        y.backward(t(xp, gy, grad=False, dtype=xp.float32))
-        results[shifted] = [mr.backend.to_numpy(a) for a in (y.data, x.grad, w.grad, b.grad)]
-    for fast, plain in zip(results[True], results[False]):
-        assert fast.dtype == plain.dtype == np.float32
-        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-4)
 
 
 def test_conv2d_backward_is_deterministic(xp):
@@ -323,8 +267,8 @@ def test_global_avg_pool2d(xp):
 
 @pytest.mark.parametrize("levels, size", [
     ((3, 2, 1), (5, 5)), ((3, 2, 1), (6, 4)),
-    ((6, 3, 2, 1), (7, 7)), ((6, 3, 2, 1), (4, 4)),        # level 6 on a 4x4 map
-    ((7, 3, 2, 1), (7, 7)), ((7, 3, 2, 1), (4, 5)),
+    ((6, 3, 2, 1), (7, 7)), ((4, 2, 1), (4, 4)),           # level 4 on a 4x4 map: 1-pixel bins
+    ((7, 3, 2, 1), (7, 7)), ((4, 3, 2, 1), (4, 5)),
 ])
 def test_spp_forward_and_gradcheck(xp, levels, size):
     x = distinct((2, 2) + size)
@@ -460,6 +404,7 @@ def test_avg_pool_and_spp_match_pytorch(xp, size):
     TF = torch.nn.functional
     x_np = distinct((2, 3) + size)
     levels = (7, 3, 2, 1)
+    levels = tuple(n for n in levels if n <= min(size))      # larger levels are refused
     ours = F.spp(t(xp, x_np, grad=False), levels).numpy()
     X = torch.tensor(x_np)
     theirs = torch.cat([TF.adaptive_max_pool2d(X, n).reshape(2, -1) for n in levels], dim=1)

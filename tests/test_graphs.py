@@ -1,4 +1,4 @@
-"""CUDA graphs (minirect.graphs, backend.GraphRecorder) and the GPU's dropout numbers.
+"""CUDA graphs (minirect.accel: captured_step, cuda_graphs, cublas) and the GPU's dropout numbers.
 
 The CPU tests check what does not need a GPU: how a strided array is handed
 to cuBLAS, and that a ``CapturedStep`` on the CPU is the plain step. The
@@ -10,6 +10,9 @@ import pytest
 
 import minirect as mr
 from minirect import backend, nn, optim
+from minirect.accel import gpu_random
+from minirect.accel.cublas import blas_operand
+from minirect.accel.cuda_graphs import GraphRecorder
 from minirect.graphs import CapturedStep
 from minirect.train import fit, training_step
 from minirect.data import DataLoader
@@ -44,7 +47,7 @@ def _layouts(rng):
 @pytest.mark.parametrize("name", list(_layouts(np.random.default_rng(0))))
 def test_blas_operand_describes_the_array(name):
     x = _layouts(np.random.default_rng(0))[name]
-    y, transpose, ld = backend.blas_operand(x)
+    y, transpose, ld = blas_operand(x)
     rows, cols = x.shape
     stored_rows = cols if transpose == 0 else rows         # cuBLAS's rows of the stored matrix
     assert ld >= max(1, stored_rows)
@@ -56,7 +59,7 @@ def test_blas_operand_describes_the_array(name):
 
 def test_blas_operand_copies_what_cublas_cannot_read():
     x = np.arange(40, dtype=np.float32).reshape(5, 8)[::2, ::2]     # no unit stride at all
-    y, transpose, ld = backend.blas_operand(x)
+    y, transpose, ld = blas_operand(x)
     assert not np.shares_memory(x, y) and y.flags.c_contiguous and (transpose, ld) == (0, 4)
 
 
@@ -134,7 +137,7 @@ def test_matmul_while_recording_matches_cupy(name):
     rng = np.random.default_rng(2)
     left = cp.asarray(_layouts(rng)[name])
     right = cp.asarray(rng.standard_normal((left.shape[1], 5)).astype(np.float32))
-    recorder = backend.GraphRecorder()
+    recorder = GraphRecorder()
 
     def products():
         return backend.matmul(left, right), backend.matmul(right.T, left.T)
@@ -187,11 +190,10 @@ def test_a_short_batch_runs_eagerly_and_keeps_the_graph():
 @pytest.mark.gpu
 def test_gpu_uniform_numbers_are_fresh_seeded_and_uniform():
     cp = _cupy_or_skip()
-    like = cp.zeros(1, dtype=cp.float32)
     mr.seed(4)
-    a, b = backend.random_uniform((200_000,), like), backend.random_uniform((200_000,), like)
+    a, b = gpu_random.uniform((200_000,)), gpu_random.uniform((200_000,))
     mr.seed(4)
-    again = backend.random_uniform((200_000,), like)
+    again = gpu_random.uniform((200_000,))
     assert cp.array_equal(a, again) and not cp.array_equal(a, b)
     values = a.get()
     assert values.min() >= 0 and values.max() < 1
@@ -205,7 +207,7 @@ def test_replayed_dropout_draws_new_masks():
     cp = _cupy_or_skip()
     mr.seed(0)
     x = mr.tensor(cp.ones((64, 64), dtype=cp.float32))
-    recorder = backend.GraphRecorder()
+    recorder = GraphRecorder()
 
     def masked():
         return (mr.functional.dropout(x, 0.5).data,)

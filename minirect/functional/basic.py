@@ -424,6 +424,7 @@ class MatMul(Function):
 
     dE/da = gy @ bᵀ,  dE/db = aᵀ @ gy  (summed over broadcast batch axes).
     Vectors are treated as in NumPy: a 1-D ``a`` is a row, a 1-D ``b`` a column.
+    Every product goes through ``backend.matmul``, so a CUDA graph can record it.
     """
 
     def forward(self, a, b):
@@ -435,7 +436,7 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
                              f"(inner sizes {k_a} != {k_b})")
         self.save_for_backward(a, b)
-        return a @ b
+        return backend.matmul(a, b)
 
     def backward(self, gy):
         a, b = self.saved
@@ -446,91 +447,36 @@ class MatMul(Function):
             g2 = g2[..., None]                        # (..., m) -> (..., m, 1)
         if a.ndim == 1:
             g2 = self.xp.expand_dims(g2, -2)           # (..., n) -> (..., 1, n)
-        ga = g2 @ self.xp.swapaxes(b2, -1, -2)
-        gb = self.xp.swapaxes(a2, -1, -2) @ g2
+        ga = backend.matmul(g2, self.xp.swapaxes(b2, -1, -2))
+        gb = backend.matmul(self.xp.swapaxes(a2, -1, -2), g2)
         ga = sum_to_shape(ga, a2.shape).reshape(a.shape)
         gb = sum_to_shape(gb, b2.shape).reshape(b.shape)
         return ga, gb
 
 
 # ----------------------------------------------------------------------------
-# Public function names
+# Public function names: each applies its Function (docstrings copied below)
 # ----------------------------------------------------------------------------
 
-def add(a, b):
-    return Add.apply(a, b)
-
-
-def sub(a, b):
-    return Sub.apply(a, b)
-
-
-def mul(a, b):
-    return Mul.apply(a, b)
-
-
-def div(a, b):
-    return Div.apply(a, b)
-
-
-def pow(a, b):  # noqa: A001  (mirrors Python's operator name)
-    return Pow.apply(a, b)
-
-
-def neg(x):
-    return Neg.apply(x)
-
-
-def exp(x):
-    return Exp.apply(x)
-
-
-def log(x):
-    return Log.apply(x)
-
-
-def sqrt(x):
-    return Sqrt.apply(x)
-
-
-def tanh(x):
-    return Tanh.apply(x)
-
-
-def sigmoid(x):
-    return Sigmoid.apply(x)
-
-
-def astype(x, dtype):
-    return AsType.apply(x, dtype=backend.dtype(dtype))
-
-
-def sum(x, axis=None, keepdims=False):  # noqa: A001
-    return Sum.apply(x, axis=axis, keepdims=keepdims)
-
-
-def mean(x, axis=None, keepdims=False):
-    return Mean.apply(x, axis=axis, keepdims=keepdims)
-
-
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    return Max.apply(x, axis=axis, keepdims=keepdims)
-
-
-def reshape(x, shape):
-    return Reshape.apply(x, shape=tuple(shape))
-
-
-def transpose(x, axes=None):
-    return Transpose.apply(x, axes=axes)
-
-
-def broadcast_to(x, shape):
-    return BroadcastTo.apply(x, shape=tuple(shape))
-
-
-def sum_to(x, shape):
-    return SumTo.apply(x, shape=tuple(shape))
+def add(a, b): return Add.apply(a, b)
+def sub(a, b): return Sub.apply(a, b)
+def mul(a, b): return Mul.apply(a, b)
+def div(a, b): return Div.apply(a, b)
+def pow(a, b): return Pow.apply(a, b)  # noqa: A001  (mirrors Python's operator name)
+def neg(x): return Neg.apply(x)
+def exp(x): return Exp.apply(x)
+def log(x): return Log.apply(x)
+def sqrt(x): return Sqrt.apply(x)
+def tanh(x): return Tanh.apply(x)
+def sigmoid(x): return Sigmoid.apply(x)
+def astype(x, dtype): return AsType.apply(x, dtype=backend.dtype(dtype))
+def sum(x, axis=None, keepdims=False): return Sum.apply(x, axis=axis, keepdims=keepdims)  # noqa: A001
+def mean(x, axis=None, keepdims=False): return Mean.apply(x, axis=axis, keepdims=keepdims)
+def max(x, axis=None, keepdims=False): return Max.apply(x, axis=axis, keepdims=keepdims)  # noqa: A001
+def reshape(x, shape): return Reshape.apply(x, shape=tuple(shape))
+def transpose(x, axes=None): return Transpose.apply(x, axes=axes)
+def broadcast_to(x, shape): return BroadcastTo.apply(x, shape=tuple(shape))
+def sum_to(x, shape): return SumTo.apply(x, shape=tuple(shape))
 
 
 def getitem(x, index):
@@ -545,16 +491,9 @@ def getitem(x, index):
     return GetItem.apply(x, index=index)
 
 
-def concatenate(xs, axis=0):
-    return Concatenate.apply(*xs, axis=axis)
-
-
-def stack(xs, axis=0):
-    return Stack.apply(*xs, axis=axis)
-
-
-def matmul(a, b):
-    return MatMul.apply(a, b)
+def concatenate(xs, axis=0): return Concatenate.apply(*xs, axis=axis)
+def stack(xs, axis=0): return Stack.apply(*xs, axis=axis)
+def matmul(a, b): return MatMul.apply(a, b)
 
 
 for _wrapper, _function in [

@@ -28,75 +28,27 @@ kh·kw vectorized copies, the same code runs on NumPy and CuPy, and ``col2im``
 slice touches distinct pixels, so the ``+=`` needs no scatter-add and the
 result is deterministic.
 
-Why this layout, and why blocks of samples (measured on a 2-core CPU,
-batch 64, 64→64 channels, 32×32, 3×3; see benchmarks/bench_conv.py):
+Why this layout: rows (c, i, j) × columns (n, oh, ow) make each offset's
+copy a run of long contiguous rows, and the GEMM output (D, n, OH, OW) needs
+only a swap of its first two axes to become NCHW. The backward pass rebuilds
+the columns instead of saving the forward's: kh·kw times less memory.
 
-* rows (c, i, j) × columns (n, oh, ow) makes each offset's copy a run of
-  long contiguous rows, and the GEMM output (D, n, OH, OW) needs only a cheap
-  swap of the first two axes to become NCHW. The alternative (N·OH·OW,
-  C·kh·kw) layout copies 3-4× slower (its inner axis is the tiny kernel).
-* The column matrix is kh·kw times bigger than the input (150 MB here). Built
-  for the whole batch it streams through main memory several times; built a
-  few samples at a time (one GEMM per block) it stays in the CPU cache, and
-  fwd+bwd got about 1.45× faster (≈170 ms instead of ≈250 ms). On a GPU one
-  big GEMM is best (H200: 1.6 ms, against 3.5 ms in 64 MB blocks), so the
-  block there is as large as a memory cap allows (usually the whole batch).
-* The backward pass rebuilds columns instead of saving the forward's: 9×
-  less memory per 3×3 layer for about 6% more time. (The im2col path
-  rebuilds those of the input; the stride-1 path below builds those of gy.)
+The backward pass is the transpose of each step (Conv2d below):
 
-The fast path for stride 1 ("shifted windows")
-----------------------------------------------
-Every stage convolution in this project's nets has stride 1 (only the 7×7/2
-conv1 of the large-input models has not), and for those conv2d builds the
-same GEMM with cheaper copies. Lay each map out in rows of width Wp = W + pw
-(a gap of pw zeros, then the W pixels; ph rows of zeros above and below)
-and flatten it into one row: pixel (h, w) is entry
-(h + ph)·Wp + (w + pw). One gap is both the right padding of a row and the
-left padding of the next, so a row needs pw zeros, not 2·pw. Kernel offset
-(i, j) then reads one *contiguous* run of that row, starting at i·Wp + j,
-and output pixel (oh, ow) sits at position oh·Wp + ow of the run:
+    dE/dW = G @ colsᵀ,   dE/dx = col2im(Wmᵀ @ G),   dE/db = Σ gy over (n, oh, ow)
 
-    cols[(c, i, j), (n, l)] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
-
-so that Y = Wm @ cols is the output in (D, N, OH, Wp) layout. The
-positions with ow ≥ OW wrap into the next row: they are computed and dropped
-(1 of every Wp columns for a 3×3 "same" conv: 3.6 % extra work at 28×28,
-14 % at 7×7; separate left and right padding would double that). What
-is gained: the copies are long contiguous runs (2-3× faster than the tap
-copies of ``im2col``), and one column buffer is reused for all blocks (a
-fresh one per block costs page faults). The
-input gradient of a stride-1 convolution is itself a stride-1 convolution, of
-gy padded by k-1-p, with each kernel flipped and the channel axes swapped
-
-    dE/dx[n, c, h, w] = Σ_{d,i,j} gypad[n, d, h + i, w + j] · W[d, c, kh-1-i, kw-1-j]
-
-so no col2im is needed either, and the columns of gypad also give dE/dW
-(``Conv2d._shifted_backward``): one column matrix per block in the backward
-pass, not two. All three products run in one block loop,
-``_shifted_pass``. This computes exactly the im2col/col2im
-formulas above (the tests compare the two paths), which still run for
-strided convolutions and for padding ≥ kernel size.
-
-Derivations: docs/derivations/conv.md.
+Faster, equal paths (stride-1 convolutions by shifted windows, blocks of
+samples sized for the cache) live in ``minirect/accel/shifted_windows.py``;
+``Conv2d`` reaches them through one dispatch line, switched by
+``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
 """
 
 from __future__ import annotations
 
-from .. import backend
+from .. import accel, backend
+from ..accel import shifted_windows
 from ..autograd import Function, document
 from .basic import concatenate, mean, reshape
-
-# Bytes of column matrix built at once. CPU: a few MB, so that a block stays
-# in cache (see the module docstring). GPU: large, so that one GEMM covers the
-# whole batch in the usual case; the cap only bounds temporary memory.
-CPU_BLOCK_BYTES = 4 * 2**20
-GPU_BLOCK_BYTES = 512 * 2**20
-
-# Stride-1 convolutions take the shifted-window fast path (module docstring).
-# False sends every convolution through the plain im2col/col2im path: the
-# tests run both and compare them.
-SHIFTED_WINDOWS = True
 
 
 # ----------------------------------------------------------------------------
@@ -114,6 +66,9 @@ def _pair(value, name: str, op: str) -> tuple[int, int]:
 def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected {name} of shape {layout}, got shape {tuple(x.shape)}")
+    if name == "x" and x.shape[0] == 0:
+        raise ValueError(f"{op}: got an empty batch (x of shape {tuple(x.shape)}); pass at least "
+                         "one sample (check the data loader or the slice that made the batch)")
 
 
 def _window_geometry(op, in_hw, kernel, stride, padding):
@@ -198,12 +153,6 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     kernel = _pair(kernel_size, "kernel_size", "col2im")
     stride = _pair(stride, "stride", "col2im")
     padding = _pair(padding, "padding", "col2im")
-    xp = backend.get_array_module(cols)
-    return xp.ascontiguousarray(_col2im_view(cols, x_shape, kernel, stride, padding))
-
-
-def _col2im_view(cols, x_shape, kernel, stride, padding):
-    """col2im's result as a (non-contiguous) view, which callers copy once."""
     N, C, H, W = x_shape
     (kh, kw), (ph, pw) = kernel, padding
     OH, OW = _window_geometry("col2im", (H, W), kernel, stride, padding)
@@ -215,139 +164,12 @@ def _col2im_view(cols, x_shape, kernel, stride, padding):
     for i in range(kh):
         for j in range(kw):
             _tap(gpad, i, j, (OH, OW), stride)[...] += cols[:, i, j]
-    return gpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
-
-
-def _sample_blocks(x, cols_bytes_per_sample: int):
-    """(start, stop) ranges over the batch, each with a column matrix of at
-    most CPU_BLOCK_BYTES / GPU_BLOCK_BYTES (but at least one sample)."""
-    budget = GPU_BLOCK_BYTES if backend.device_of(x) == "cuda" else CPU_BLOCK_BYTES
-    per_block = max(1, budget // max(1, cols_bytes_per_sample))
-    n = x.shape[0]
-    return [(s, min(s + per_block, n)) for s in range(0, n, per_block)]
+    return xp.ascontiguousarray(gpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3))
 
 
 # ----------------------------------------------------------------------------
 # Convolution
 # ----------------------------------------------------------------------------
-
-class _ShiftedWindows:
-    """Column matrices of a stride-1 convolution, built block by block.
-
-    For a block of n samples of x (N, C, H, W), ``columns(x_block)`` returns
-    the (C·kh·kw, n·L) matrix
-
-        cols[(c, i, j), (n, l)] = xflat[n, c, i·Wp + j + l],    l < L = OH·Wp
-
-    where xflat is the map laid out in rows of width Wp = W + pw (a gap of pw
-    zeros, then the row's pixels) and flattened into one row (see the module
-    docstring). ``in_window_order(a)`` lays out an array with the output's
-    shape so that its columns line up with those of ``columns``. All scratch
-    memory is allocated once, for the largest block, and reused: fresh large
-    arrays cost page faults on every call.
-    """
-
-    def __init__(self, x, kernel, padding):
-        (_, C, H, W), (kh, kw), (ph, pw) = x.shape, kernel, padding
-        self.kernel, self.padding, self.in_hw = kernel, padding, (H, W)
-        self.row_width = Wp = W + pw                            # one shared gap of pw zeros
-        self.out_hw = _window_geometry("conv2d", (H, W), kernel, (1, 1), padding)
-        self.length = self.out_hw[0] * Wp                       # L = OH·Wp
-        self.blocks = _sample_blocks(x, C * kh * kw * self.length * x.itemsize)
-        self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
-        xp = backend.get_array_module(x)
-        # Spare zero rows at the bottom: room for the wrap-around tail of the
-        # last kernel offset's run (kw - 1 entries past the padded map: none
-        # for kw = 1, one row unless Wp < kw - 1). The border is zeroed once
-        # and only the interior is overwritten, block after block.
-        spare_rows = -(-(kw - 1) // Wp)
-        self._padded = xp.zeros((largest, C, H + 2 * ph + spare_rows, Wp), dtype=x.dtype)
-        self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
-        self._window_order = None                               # in_window_order's scratch
-
-    def columns(self, x_block):
-        (kh, kw), (ph, pw), (H, _) = self.kernel, self.padding, self.in_hw
-        n, C = x_block.shape[:2]
-        padded = self._padded[:n]
-        padded[:, :, ph:ph + H, pw:] = x_block                  # the gap is columns 0..pw-1
-        xflat = padded.reshape(n, C, -1)
-        cols = self._columns[:C * kh * kw * n * self.length].reshape(C, kh, kw, n, self.length)
-        # cols[c, i, j, n, l] = xflat[n, c, i·Wp + j + l] is one strided view of
-        # xflat (steps: a channel, a row Wp, one pixel, a sample, one pixel),
-        # copied in one go. Plainly, it is the loop over kernel offsets
-        #     cols[:, i, j] = xflat[:, :, i·Wp + j : i·Wp + j + L].transpose(1, 0, 2)
-        # as one copy instead of kh·kw (on a GPU: one kernel launch instead of
-        # kh·kw; on the CPU the speed is the same). Every index stays inside a
-        # flattened map thanks to the spare rows: the largest, at i = kh-1,
-        # j = kw-1, l = L-1, is (H + 2·ph)·Wp + kw - 2, inside the
-        # (H + 2·ph + spare_rows)·Wp entries.
-        s_n, s_c, s_pixel = xflat.strides
-        windows = backend.get_array_module(x_block).lib.stride_tricks.as_strided(
-            xflat, shape=cols.shape, strides=(s_c, self.row_width * s_pixel, s_pixel, s_n, s_pixel))
-        cols[...] = windows
-        return cols.reshape(C * kh * kw, n * self.length)
-
-    def in_window_order(self, a_block):
-        """A block (n, C', OH, OW) as the (C', n·OH·Wp) matrix whose columns
-        line up with those of ``columns``: zero at the wrap-around positions
-        (there the columns hold real pixels, which must not contribute).
-
-        The scratch is zeroed once, on first use: the wrap-around positions
-        sit at the same places mod Wp whatever the block's size, and only the
-        others are ever written, so they stay zero.
-        """
-        n, C, OH, OW = a_block.shape
-        if self._window_order is None:
-            xp = backend.get_array_module(a_block)
-            self._window_order = xp.zeros(C * self.largest * self.length, dtype=a_block.dtype)
-        laid_out = self._window_order[:C * n * self.length].reshape(C, n, OH, self.row_width)
-        laid_out[..., :OW] = a_block.transpose(1, 0, 2, 3)
-        return laid_out.reshape(C, n * self.length)
-
-
-def _shifted_pass(a, kernel, padding, kernels=None, bias=None, partner=None):
-    """The block loop of the stride-1 path, over the columns of a (N, C, H, W):
-
-        out  = kernels @ cols + bias       as (N, D, OH, OW): a convolution of a
-        corr = Σ_blocks cols @ Pᵀ          (C·kh·kw, D'): a correlation of a with P
-
-    with ``kernels`` (D, C·kh·kw) and P = ``partner`` (N, D', OH, OW) in the
-    columns' order (``in_window_order``). Returns (out, corr); a part whose
-    argument is None is skipped and returned as None. Conv2d uses it three ways:
-
-        forward           out = conv(x, W) + b
-        backward          out = dE/dx = conv(gypad, W'), corr with x = dE/dW, flipped
-        first layer       corr of x with gy = (dE/dW)ᵀ   (no dE/dx is needed)
-
-    corr is computed as cols @ Pᵀ rather than P @ colsᵀ: the same products,
-    in the shape OpenBLAS runs 1.2-1.5× faster (measured).
-    """
-    windows = _ShiftedWindows(a, kernel, padding)
-    (OH, OW), Wp = windows.out_hw, windows.row_width
-    xp = backend.get_array_module(a)
-    out = corr = None
-    if kernels is not None:
-        out = xp.empty((a.shape[0], kernels.shape[0], OH, OW), dtype=a.dtype)
-    if partner is not None:
-        corr = xp.zeros((a.shape[1] * kernel[0] * kernel[1], partner.shape[1]), dtype=a.dtype)
-    for start, stop in windows.blocks:
-        cols = windows.columns(a[start:stop])                  # (C·kh·kw, n·L)
-        if kernels is not None:
-            y_block = backend.matmul(kernels, cols)            # (D, n·L): one GEMM
-            if bias is not None:
-                y_block += bias[:, None]                        # while the block is in cache
-            y_block = y_block.reshape(-1, stop - start, OH, Wp)
-            out[start:stop] = y_block[..., :OW].transpose(1, 0, 2, 3)   # drop the wrap-around
-        if partner is not None:
-            corr += backend.matmul(cols, windows.in_window_order(partner[start:stop]).T)
-    return out, corr
-
-
-def _flipped_kernels(W):
-    """W'[c, d, i, j] = W[d, c, kh-1-i, kw-1-j]: the kernels of the input gradient."""
-    xp = backend.get_array_module(W)
-    return xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-
 
 class Conv2d(Function):
     """2-D convolution (cross-correlation, as in every DL framework), NCHW.
@@ -362,93 +184,40 @@ class Conv2d(Function):
         dE/dx = col2im(Wmᵀ @ G)
         dE/db[d] = Σ_{n,oh,ow} gy[n, d, oh, ow]
 
-    x and W are saved, not the columns; backward rebuilds columns. The batch
-    is processed in blocks of samples. Stride-1 convolutions take the
-    shifted-window fast path, which computes the same formulas with cheaper
-    copies, dE/dx as a convolution of gy with flipped kernels, and dE/dW
-    from that convolution's columns (module docstring, _shifted_backward).
+    x and W are saved, not the columns: backward rebuilds them. A gradient
+    nobody needs (the data's, a frozen layer's) is not computed.
     """
 
     def forward(self, x, W, b=None):
         self._setup(x, W, b)
         self.save_for_backward(x, W)
-        if self.shifted:
-            y, _ = _shifted_pass(x, W.shape[2:], self.padding,
-                                 kernels=W.reshape(W.shape[0], -1), bias=b)
-            return y
-        return self._im2col_forward(x, W, b)
+        if self.fast:                      # same result, faster: accel/shifted_windows.py
+            return shifted_windows.conv2d(x, W, b, self.padding)
+        D, N, (OH, OW) = W.shape[0], x.shape[0], self.out_hw
+        cols = im2col(x, W.shape[2:], self.stride, self.padding)     # (C·kh·kw, N·OH·OW)
+        y = backend.matmul(W.reshape(D, -1), cols)                    # (D, N·OH·OW): one GEMM
+        if b is not None:
+            y += b[:, None]
+        return self.xp.ascontiguousarray(y.reshape(D, N, OH, OW).transpose(1, 0, 2, 3))
 
     def backward(self, gy):
         x, W = self.saved
         need_x, need_W = self.inputs[0].requires_grad, self.inputs[1].requires_grad
-        need_b = len(self.inputs) > 2 and self.inputs[2].requires_grad
-        backward_pass = self._shifted_backward if self.shifted else self._im2col_backward
-        gx, gW = backward_pass(x, W, gy, need_x, need_W)
-        gb = gy.sum(axis=(0, 2, 3)) if need_b else None
-        return (gx, gW, gb) if len(self.inputs) > 2 else (gx, gW)
-
-    def _im2col_forward(self, x, W, b):
-        D, C, kh, kw = W.shape
-        N, OH, OW = x.shape[0], *self.out_hw
-        w_mat = W.reshape(D, C * kh * kw)
-        y = self.xp.empty((N, D, OH, OW), dtype=x.dtype)
-        for start, stop in self._blocks(x, W):
-            cols = im2col(x[start:stop], (kh, kw), self.stride, self.padding)
-            y_block = backend.matmul(w_mat, cols)        # (D, n·OH·OW): one GEMM
-            if b is not None:
-                y_block += b[:, None]                     # while the block is in cache
-            y[start:stop] = y_block.reshape(D, stop - start, OH, OW).transpose(1, 0, 2, 3)
-        return y
-
-    def _shifted_backward(self, x, W, gy, need_x, need_W):
-        """dE/dx and dE/dW of a stride-1 conv from one column matrix of gy per block.
-
-        dE/dx is the stride-1 convolution of gy (padded by q = k-1-p) with the
-        flipped kernels W' (module docstring). The same columns give dE/dW,
-        because the weight gradient is also a correlation of x with padded gy
-        (docs/derivations/conv.md):
-
-            dE/dW[d, c, kh-1-i, kw-1-j] = Σ_{n,h,w} x[n, c, h, w] · gypad[n, d, h + i, w + j]
-                                        = (colsgy @ Xᵀ)[(d, i, j), c]
-
-        with X = x in the columns' order. So the backward pass builds one
-        column matrix per block instead of two, and its second GEMM reads the
-        columns while they are still in cache (a 3×3 layer's backward got
-        1.1-1.2× faster on a 2-core CPU). The first layer, whose input is the
-        data, needs no dE/dx: there dE/dW = G @ colsᵀ comes from the columns
-        of x, usually the smaller ones (C·kh·kw rows against D·kh·kw).
-        """
-        D, C, kh, kw = W.shape
-        if not need_x:
-            if not need_W:
-                return None, None
-            _, gW_t = _shifted_pass(x, (kh, kw), self.padding, partner=gy)   # (C·kh·kw, D)
-            return None, gW_t.T.reshape(W.shape)
-        (ph, pw) = self.padding
-        gx, gW_flipped = _shifted_pass(gy, (kh, kw), (kh - 1 - ph, kw - 1 - pw),
-                                       kernels=_flipped_kernels(W).reshape(C, -1),
-                                       partner=x if need_W else None)
-        if gW_flipped is None:
-            return gx, None
-        # Undo the flip: row (d, i, j) of gW_flipped is gW[d, :, kh-1-i, kw-1-j].
-        gW = gW_flipped.reshape(D, kh, kw, C).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1]
-        return gx, self.xp.ascontiguousarray(gW)
-
-    def _im2col_backward(self, x, W, gy, need_x, need_W):
-        D, C, kh, kw = W.shape
-        w_mat = W.reshape(D, C * kh * kw)
-        gx = self.xp.empty_like(x) if need_x else None
-        gW = self.xp.zeros((D, C * kh * kw), dtype=W.dtype) if need_W else None
-        for start, stop in self._blocks(x, W):
-            # gy of the block as (D, n·OH·OW), matching the columns' order.
-            g = gy[start:stop].transpose(1, 0, 2, 3).reshape(D, -1)
-            if need_W:
-                gW += backend.matmul(g, im2col(x[start:stop], (kh, kw), self.stride,
-                                                self.padding).T)
-            if need_x:
-                gx[start:stop] = _col2im_view(backend.matmul(w_mat.T, g), x[start:stop].shape, (kh, kw),
-                                              self.stride, self.padding)
-        return gx, None if gW is None else gW.reshape(W.shape)
+        has_b = len(self.inputs) > 2
+        gb = gy.sum(axis=(0, 2, 3)) if has_b and self.inputs[2].requires_grad else None
+        if self.fast:                      # same result, faster: accel/shifted_windows.py
+            gx, gW = shifted_windows.conv2d_backward(x, W, gy, self.padding, need_x, need_W)
+            return (gx, gW, gb) if has_b else (gx, gW)
+        D, kernel = W.shape[0], W.shape[2:]
+        G = gy.transpose(1, 0, 2, 3).reshape(D, -1)                   # (D, N·OH·OW), as the columns
+        gx = gW = None
+        if need_W:
+            cols = im2col(x, kernel, self.stride, self.padding)
+            gW = backend.matmul(G, cols.T).reshape(W.shape)
+        if need_x:
+            g_cols = backend.matmul(W.reshape(D, -1).T, G)             # (C·kh·kw, N·OH·OW)
+            gx = col2im(g_cols, x.shape, kernel, self.stride, self.padding)
+        return (gx, gW, gb) if has_b else (gx, gW)
 
     def _setup(self, x, W, b):
         """Check the arguments; set stride, padding, out_hw and the path taken."""
@@ -465,15 +234,8 @@ class Conv2d(Function):
         self.padding = _pair(self.padding, "padding", "conv2d")
         self.out_hw = _window_geometry("conv2d", x.shape[2:], W.shape[2:], self.stride,
                                        self.padding)
-        # The shifted-window path needs stride 1, and padding < kernel size so
-        # that the input gradient's padding k-1-p is not negative.
-        (kh, kw), (ph, pw) = W.shape[2:], self.padding
-        self.shifted = self.stride == (1, 1) and ph < kh and pw < kw and SHIFTED_WINDOWS
-
-    def _blocks(self, x, W):
-        OH, OW = self.out_hw
-        per_sample = W[0].size * OH * OW * x.itemsize     # C·kh·kw · OH·OW entries
-        return _sample_blocks(x, per_sample)
+        self.fast = accel.enabled() and shifted_windows.applies(W.shape[2:], self.stride,
+                                                                self.padding)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0):
@@ -676,7 +438,8 @@ def spp(x, levels=(4, 2, 1)):
     (N, C, H, W) → (N, C·Σ n²). The paper's window/stride rule
     (ceil(H/n), floor(H/n)) can leave pixels out or run out of bins on small
     maps; here bin i covers rows floor(i·H/n) .. ceil((i+1)·H/n), which is the
-    same when n divides H and always covers the map (pixels repeat if H < n).
+    same when n divides H and always covers the map. A level larger than the
+    map (n > H or n > W) is refused: its bins would repeat pixels.
 
         y = concat_n flatten(adaptive_max_pool(x, n))
         dE/dx = Σ_n (the gradient of each bin routed to its maximal pixel)
@@ -684,7 +447,11 @@ def spp(x, levels=(4, 2, 1)):
     _check_4d(backend.unwrap(x), "spp")
     if not levels or any(not isinstance(n, int) or n < 1 for n in levels):
         raise ValueError(f"spp: levels must be positive ints, got {levels!r}")
-    N = x.shape[0]
+    N, _, H, W = x.shape
+    if max(levels) > min(H, W):
+        raise ValueError(f"spp: level {max(levels)} asks for {max(levels)}x{max(levels)} bins but "
+                         f"the map is only {H}x{W}; use levels of at most {min(H, W)} "
+                         "(bins would repeat pixels) or a larger input")
     pooled = [reshape(adaptive_max_pool2d(x, n), (N, -1)) for n in levels]
     return pooled[0] if len(pooled) == 1 else concatenate(pooled, axis=1)
 

@@ -6,6 +6,7 @@ Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
 from __future__ import annotations
 
 from .. import backend
+from ..accel import gpu_random
 from ..autograd import Function, document
 
 
@@ -34,14 +35,18 @@ class Linear(Function):
 class Dropout(Function):
     """Inverted dropout: y = x · m / (1 - p), m ~ Bernoulli(1 - p) per element.
 
-    dE/dx = gy · m / (1 - p). The mask comes from minirect's seeded generator,
-    drawn where x lives (no host-device copy). Scaling at training time means
-    evaluation needs no change.
+    dE/dx = gy · m / (1 - p). The mask comes from minirect's seeded generator
+    (u < 1 - p for u ~ U[0, 1)). Scaling at training time means evaluation
+    needs no change.
     """
 
     def forward(self, x):
         keep = 1.0 - self.p
-        mask = backend.random_uniform(x.shape, like=x) < keep
+        if gpu_random.applies(x):          # drawn in GPU memory: accel/gpu_random.py
+            u = gpu_random.uniform(x.shape)
+        else:
+            u = backend.random_uniform(x.shape, like=x)
+        mask = u < keep
         scale = mask.astype(x.dtype) * x.dtype.type(1.0 / keep)
         self.save_for_backward(scale)
         return x * scale
@@ -82,6 +87,9 @@ class SoftmaxCrossEntropy(Function):
         if x.ndim != 2 or t.shape != (x.shape[0],):
             raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), "
                              f"got {x.shape} and {t.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("softmax_cross_entropy: got an empty batch (logits of shape "
+                             f"{x.shape}); the mean over no samples is undefined, pass at least one")
         xp = self.xp
         if not backend.is_cupy_array(t) and t.size and (t.min() < 0 or t.max() >= x.shape[1]):
             # (not checked on the GPU: reading min/max would stall every step)

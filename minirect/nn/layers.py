@@ -6,13 +6,21 @@ The math (forward, backward, derivation) lives with each function in
 
 from __future__ import annotations
 
+import numbers
+
 from .. import backend, init
 from .. import functional as F
 from .module import Module, Parameter
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+def _kernel_size(value, layer: str) -> tuple[int, int]:
+    """``value`` as (kh, kw), refused at construction unless both are ints >= 1."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool)
+                                 and k >= 1 for k in pair):
+        raise ValueError(f"{layer}: kernel_size must be an int >= 1 or a pair of them, "
+                         f"got {value!r} (the paper uses 3, 2 or 7)")
+    return int(pair[0]), int(pair[1])
 
 
 def _new_parameter(shape, dtype=None):
@@ -30,7 +38,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), stride, padding
+        self.kernel_size = _kernel_size(kernel_size, "Conv2d")
+        self.stride, self.padding = stride, padding
         self.weight = _new_parameter((out_channels, in_channels) + self.kernel_size)
         init.msra_normal_(self.weight)
         self.bias = _new_parameter((out_channels,)) if bias else None

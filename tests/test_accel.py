@@ -1,0 +1,287 @@
+"""minirect.accel against the reference code it replaces, and the switch.
+
+Every fast path must compute what the plain code in the teaching files
+computes: same forward values, same gradients (up to float rounding, as the
+order of the additions differs). The op, layer and optimizer tests run with
+fast paths on and off as well (tests/conftest.py); here each fast path is
+compared with its reference directly, on the shapes the models use.
+"""
+
+import ast
+import io
+import os
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minirect as mr
+import minirect.functional as F
+from minirect import accel, nn, optim
+from minirect.accel import shifted_windows
+from minirect.functional import conv as conv_module
+
+from conftest import _cupy_or_skip
+
+RNG = np.random.default_rng(11)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_conv(xp, x, w, b, gy, stride, padding, need_x=True, need_W=True, dtype="float64"):
+    """y, dE/dx, dE/dW, dE/db of conv2d as NumPy arrays (None where not needed)."""
+    tx = mr.tensor(xp.asarray(x, dtype=dtype), requires_grad=need_x)
+    tw = mr.tensor(xp.asarray(w, dtype=dtype), requires_grad=need_W)
+    tb = None if b is None else mr.tensor(xp.asarray(b, dtype=dtype), requires_grad=True)
+    y = F.conv2d(tx, tw, tb, stride=stride, padding=padding)
+    y.backward(mr.tensor(xp.asarray(gy, dtype=dtype)))
+    grads = [tx.grad, tw.grad, None if tb is None else tb.grad]
+    return [mr.backend.to_numpy(a) if a is not None else None for a in [y.data, *grads]]
+
+
+def both_paths(run):
+    """run() with fast paths on and with the reference only."""
+    results = {}
+    for enabled in (True, False):
+        with mr.fast_paths(enabled):
+            results[enabled] = run()
+    return results[True], results[False]
+
+
+def assert_same(fast, reference, dtype):
+    tolerance = dict(rtol=1e-5, atol=1e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-11)
+    for a, b in zip(fast, reference):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(a, b, **tolerance)
+
+
+# ----------------------------------------------------------------------------
+# Shifted windows (stride-1 conv2d) against im2col + GEMM and col2im
+# ----------------------------------------------------------------------------
+
+CONV_SHAPES = [  # x (N, C, H, W), W (D, C, kh, kw), stride, padding
+    ((3, 8, 9, 7), (5, 8, 3, 3), 1, 1),            # "same" 3x3, odd sizes
+    ((2, 3, 28, 28), (4, 3, 3, 3), 1, 1),          # the MNIST nets' first stage
+    ((2, 4, 7, 7), (6, 4, 3, 3), 1, 1),            # the last stage's 7x7 maps
+    ((2, 3, 9, 8), (4, 3, 7, 7), 1, 3),            # 7x7 kernel
+    ((2, 2, 6, 5), (3, 2, 2, 2), 1, 0),            # 2x2 kernel (model of Table 1)
+    ((2, 2, 5, 7), (3, 2, 1, 1), 1, 0),            # 1x1 kernel
+    ((2, 3, 5, 7), (2, 3, 3, 2), 1, (0, 1)),       # non-square kernel and padding
+    ((2, 2, 3, 1), (2, 2, 3, 5), 1, (1, 2)),       # map narrower than the kernel
+    ((2, 3, 11, 11), (4, 3, 7, 7), 2, 3),          # conv1 of the large models: stride 2
+    ((2, 3, 8, 9), (4, 3, 3, 3), (2, 1), 1),       # strided: the reference runs either way
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_SHAPES)
+def test_fast_conv2d_equals_the_reference(xp, x_shape, w_shape, stride, padding, dtype):
+    x, w, b = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape), RNG.standard_normal(w_shape[0])
+    y_shape = F.conv2d(mr.tensor(x), mr.tensor(w), stride=stride, padding=padding).shape
+    gy = RNG.standard_normal(y_shape)
+    fast, reference = both_paths(lambda: run_conv(xp, x, w, b, gy, stride, padding, dtype=dtype))
+    assert_same(fast, reference, dtype)
+
+
+@pytest.mark.parametrize("need_x, need_W", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("block_bytes", [300, 25_000, 10**9])   # blocks of 1; of 2, 2, 1; one block
+def test_fast_conv2d_on_uneven_blocks_and_partial_gradients(xp, monkeypatch, need_x, need_W,
+                                                            block_bytes):
+    """Frozen weights (dx only), the first layer (dW only) and both, over
+    blocks of samples of uneven size, give what the reference gives."""
+    monkeypatch.setattr(shifted_windows, "CPU_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(shifted_windows, "GPU_BLOCK_BYTES", block_bytes)
+    x, w = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
+    gy = RNG.standard_normal((5, 4, 6, 6))
+    fast, reference = both_paths(lambda: run_conv(xp, x, w, None, gy, 1, 1, need_x, need_W))
+    assert_same(fast, reference, "float64")
+    assert (fast[1] is None) == (not need_x) and (fast[2] is None) == (not need_W)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_SHAPES)
+def test_the_fast_conv_runs_exactly_where_it_applies(monkeypatch, x_shape, w_shape, stride,
+                                                     padding):
+    """The comparisons above only mean something if the fast path runs: for
+    stride 1 and padding < kernel size, and only with fast paths on."""
+    calls = []
+    real_pass = shifted_windows.shifted_pass
+    monkeypatch.setattr(shifted_windows, "shifted_pass",
+                        lambda *args, **kwargs: calls.append(1) or real_pass(*args, **kwargs))
+    (sh, sw), (ph, pw) = conv_module._pair(stride, "", ""), conv_module._pair(padding, "", "")
+    expected = (sh, sw) == (1, 1) and ph < w_shape[2] and pw < w_shape[3]
+    for enabled in (True, False):
+        calls.clear()
+        with mr.fast_paths(enabled):
+            x = mr.tensor(RNG.standard_normal(x_shape), requires_grad=True)
+            F.conv2d(x, mr.tensor(RNG.standard_normal(w_shape)), stride=stride,
+                     padding=padding).sum().backward()
+        assert bool(calls) == (expected and enabled)
+
+
+@pytest.mark.parametrize("in_hw, kernel, padding", [
+    ((6, 6), (3, 3), (1, 1)), ((5, 7), (3, 2), (0, 1)), ((3, 1), (3, 5), (1, 2)),
+    ((2, 2), (4, 4), (3, 3)), ((4, 4), (1, 1), (0, 0))])
+def test_shifted_windows_read_inside_each_map(in_hw, kernel, padding):
+    """The strided view reads no memory outside the scratch map it starts in
+    (as_strided does not check bounds; a read past the end is undefined, and
+    0·NaN from it would spoil the weight gradient)."""
+    windows = shifted_windows.ShiftedWindows(np.zeros((1, 1, *in_hw)), kernel, padding)
+    rows, Wp = windows.padded.shape[2:]
+    (kh, kw) = kernel
+    farthest = (kh - 1) * Wp + (kw - 1) + windows.length - 1     # offset (kh-1, kw-1), l = L-1
+    assert farthest < rows * Wp
+
+
+def test_fast_conv2d_in_a_training_step_equals_the_reference():
+    """A small net's losses and weights after a few SGD steps, both ways."""
+    def train():
+        mr.seed(5)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                              nn.Linear(4 * 4 * 4, 3))
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        rng = np.random.default_rng(0)
+        losses = []
+        for _ in range(3):
+            x = mr.tensor(rng.standard_normal((6, 1, 8, 8)).astype(np.float32))
+            loss = F.softmax_cross_entropy(model(x), mr.tensor(rng.integers(0, 3, 6)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses, [p.numpy() for p in model.parameters()]
+    fast, reference = both_paths(train)
+    np.testing.assert_allclose(fast[0], reference[0], rtol=1e-5)
+    for a, b in zip(fast[1], reference[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# GPU-only fast paths against their references
+# ----------------------------------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_fused_sgd_equals_the_reference_update(nesterov):
+    cp = _cupy_or_skip()
+    rng = np.random.default_rng(0)
+    w0, grads = rng.standard_normal(1000), rng.standard_normal((4, 1000))
+
+    def train():
+        w = nn.Parameter(cp.asarray(w0, dtype=cp.float32))
+        opt = optim.SGD([w], lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
+        for g in grads:
+            w.grad = cp.asarray(g, dtype=cp.float32)
+            opt.step()
+        return w.numpy(), mr.backend.to_numpy(opt.velocity[id(w)])
+    fast, reference = both_paths(train)
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_dropout_masks_keep_their_rate_on_both_paths():
+    """The GPU's counter generator and the host generator draw different
+    numbers from the same distribution: both keep about 1 - p of the units."""
+    cp = _cupy_or_skip()
+    x = mr.tensor(cp.ones((200, 500), dtype=cp.float32))
+    for enabled in (True, False):
+        with mr.fast_paths(enabled):
+            kept = float((F.dropout(x, 0.3).data > 0).mean())
+        assert abs(kept - 0.7) < 0.01
+
+
+# ----------------------------------------------------------------------------
+# The switch
+# ----------------------------------------------------------------------------
+
+def test_fast_paths_as_a_call_and_as_a_context_manager():
+    start = accel.enabled()
+    try:
+        mr.fast_paths(False)
+        assert not accel.enabled()
+        with mr.fast_paths(True):
+            assert accel.enabled()
+            with mr.fast_paths(False):
+                assert not accel.enabled()
+            assert accel.enabled()
+        assert not accel.enabled()          # the context restored the call's setting
+    finally:
+        mr.fast_paths(start)
+
+
+def test_fast_paths_restores_the_setting_after_an_error():
+    start = accel.enabled()
+    with pytest.raises(RuntimeError), mr.fast_paths(not start):
+        raise RuntimeError("inside the block")
+    assert accel.enabled() == start
+
+
+def test_fast_paths_refuses_what_is_not_a_bool():
+    with pytest.raises(TypeError, match="True or False"):
+        mr.fast_paths("0")
+
+
+@pytest.mark.parametrize("value, expected", [("0", False), ("false", False), ("off", False),
+                                             ("1", True), ("", True)])
+def test_the_environment_variable_sets_the_default(value, expected):
+    env = dict(os.environ, MINIRECT_FAST_PATHS=value)
+    out = subprocess.run([sys.executable, "-c", "import minirect; print(minirect.accel.enabled())"],
+                         env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == str(expected)
+
+
+# ----------------------------------------------------------------------------
+# The teaching core stays small and plain
+# ----------------------------------------------------------------------------
+
+CORE = ["minirect/autograd.py", "minirect/backend.py", "minirect/init.py", "minirect/optim.py",
+        *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "minirect/functional").glob("*.py")),
+        *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "minirect/nn").glob("*.py"))]
+CODE_LINE_BUDGET = 1500
+FILE_LINE_LIMIT = 500
+SPEED_MECHANISMS = ["as_strided", "ctypes", "RawKernel", "ElementwiseKernel", "begin_capture",
+                    "end_capture", "cuda.Graph", "cublas"]
+
+
+def code_lines(source: str) -> int:
+    """Lines holding code: not blank, not only a comment, not in a docstring."""
+    docstring_lines = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                docstring_lines.update(range(first.lineno, first.end_lineno + 1))
+    lines = set()
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+            tokenize.ENDMARKER}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skip:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return len(lines - docstring_lines)
+
+
+def test_the_teaching_core_is_within_its_budget():
+    counts = {path: code_lines((ROOT / path).read_text()) for path in CORE}
+    total = sum(counts.values())
+    assert total <= CODE_LINE_BUDGET, (
+        f"the teaching core has {total} code lines (budget {CODE_LINE_BUDGET}): {counts}; "
+        "move speed-only code to minirect/accel/")
+    long_files = {path: n for path in CORE
+                  if (n := len((ROOT / path).read_text().splitlines())) > FILE_LINE_LIMIT}
+    assert not long_files, f"files over {FILE_LINE_LIMIT} lines: {long_files}"
+
+
+@pytest.mark.parametrize("path", CORE)
+def test_the_teaching_core_has_no_speed_mechanisms(path):
+    """No strided views, no ctypes, no hand-written kernels, no graph capture:
+    those live in minirect/accel/, reached through one dispatch line."""
+    code = "\n".join(line.split("#")[0] for line in (ROOT / path).read_text().splitlines())
+    code = code.replace("minirect.accel", "").replace("accel/", "")
+    found = [word for word in SPEED_MECHANISMS if word in code]
+    assert not found, f"{path} uses {found}; move it to minirect/accel/"
