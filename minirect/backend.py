@@ -29,7 +29,6 @@ import importlib
 import numpy
 
 DEFAULT_DTYPE = numpy.float32
-FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
 
 GPU_INSTALL_HINT = (
     "Install the GPU extra with the CuPy wheel that matches your CUDA version, "
@@ -210,6 +209,12 @@ def dtype(name) -> numpy.dtype:
 
 def is_float(array) -> bool:
     return numpy.dtype(array.dtype).kind == "f"
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape arrays of ``shapes`` broadcast to (NumPy's rule, also CuPy's);
+    ValueError when they do not broadcast."""
+    return numpy.broadcast_shapes(*shapes)
 
 
 # ----------------------------------------------------------------------------

@@ -12,7 +12,8 @@ helper serves every binary op.
 
 from __future__ import annotations
 
-import builtins
+import itertools
+import math
 
 from .. import backend
 from ..autograd import Function, Tensor, document
@@ -39,14 +40,9 @@ def sum_to_shape(g, shape):
 
 
 def _broadcast_shape(op, *shapes):
+    """The shape NumPy broadcasting gives, or a ValueError naming ``op`` and the shapes."""
     try:
-        out = []
-        for dims in zip(*[(1,) * (builtins.max(map(len, shapes)) - len(s)) + tuple(s) for s in shapes]):
-            sizes = {d for d in dims if d != 1}
-            if len(sizes) > 1:
-                raise ValueError
-            out.append(sizes.pop() if sizes else 1)
-        return tuple(out)
+        return backend.broadcast_shapes(*shapes)
     except ValueError:
         raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} "
                          "cannot be broadcast together") from None
@@ -263,9 +259,7 @@ class Mean(Function):
     def forward(self, x):
         self.in_shape = x.shape
         self.axes = _normalize_axis(self.axis, x.ndim)
-        self.count = 1
-        for a in self.axes:
-            self.count *= x.shape[a]
+        self.count = math.prod(x.shape[a] for a in self.axes)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
@@ -326,9 +320,7 @@ class Transpose(Function):
         return x.transpose(self.perm)
 
     def backward(self, gy):
-        inverse = [0] * len(self.perm)
-        for i, p in enumerate(self.perm):
-            inverse[p] = i
+        inverse = sorted(range(len(self.perm)), key=self.perm.__getitem__)   # perm[inverse[i]] = i
         return gy.transpose(inverse)
 
 
@@ -397,10 +389,8 @@ class Concatenate(Function):
         return self.xp.concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
-        bounds = [0]
-        for n in self.sizes:
-            bounds.append(bounds[-1] + n)
-        return tuple(self.xp.split(gy, bounds[1:-1], axis=self.axis))
+        ends = list(itertools.accumulate(self.sizes))          # where each input's slice ends
+        return tuple(self.xp.split(gy, ends[:-1], axis=self.axis))
 
 
 class Stack(Function):
