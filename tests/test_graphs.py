@@ -218,3 +218,38 @@ def test_replayed_dropout_draws_new_masks():
     recorder.replay(graph)
     assert not cp.array_equal(first, mask)
     assert 0.4 < float((mask > 0).mean()) < 0.6
+
+
+class _MatmulNet(nn.Module):
+    """A custom model whose forward pass is the ``@`` operator (MatMul)."""
+
+    def __init__(self, device):
+        super().__init__()
+        rng = np.random.default_rng(6)
+        self.W = nn.Parameter(backend.to_device(rng.standard_normal((16, 3)).astype(np.float32) * 0.3,
+                                                device))
+
+    def forward(self, x):
+        return mr.functional.relu(x.reshape(x.shape[0], -1)[:, :16]) @ self.W
+
+
+@pytest.mark.gpu
+def test_a_recorded_custom_step_with_the_matmul_operator():
+    """Function's rule: every GEMM goes through backend.matmul, ``@`` included,
+    so a custom step that uses ``x @ W`` records and replays as it runs eagerly."""
+    _cupy_or_skip()
+    batches = _batches(6)
+    results = []
+    for graph in (False, True):
+        model = _MatmulNet("cuda")
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        step = training_step(model, opt)
+        if graph:
+            step = CapturedStep(step, model, opt)
+        losses = [float(backend.to_numpy(step(mr.tensor(x, device="cuda"),
+                                              mr.tensor(y, device="cuda"))[0]))
+                  for x, y in batches]
+        results.append((losses, model.W.numpy()))
+    assert step.recordings == 1
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)
