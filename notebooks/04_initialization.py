@@ -641,7 +641,7 @@ for s in (2, 4, 8, 14, 16, 28, 56, 224):
 # %%
 from minirect.experiments import convergence
 
-GEOMETRY_SEEDS = range(1) if FAST else (range(16) if FULL else range(4))
+GEOMETRY_SEEDS = range(1) if FAST else range(32)    # one seed scatters ~2x at depth
 SAMPLES = 2000 if FAST else diagnostics.MONTE_CARLO_SAMPLES   # Monte Carlo draws per pooling layer
 
 
@@ -807,10 +807,10 @@ for figure in ("fig2", "fig3"):
 #   $((3s-2)/3s)^2$ of the variance per 3×3 conv on an $s\times s$ map: 0.840
 #   at 8×8 and 0.694 at 4×4 (counted by hand, from
 #   `predicted_stds(..., geometry=True)` and measured on white noise alike),
-#   0.976 at 56×56. On the default nets of `minirect reproduce` (mean of 4 seeds
+#   0.976 at 56×56. On the default nets of `minirect reproduce` (mean of 32 seeds
 #   at initialization) the paper's idealized theory misses the measured stds by
-#   up to 7.6× (Fig. 2 net) and 21× (Fig. 3 net) forward and 14–35× backward;
-#   the geometry-aware theory stays within 1.60× (Fig. 2) and 1.65× (Fig. 3)
-#   forward and 1.26× backward, for MSRA and Xavier alike. Within a stage MSRA's response falls
-#   by 0.921–0.933 per conv on the 8×8 maps and 0.841–0.849 on the 4×4 maps,
+#   up to 7.1× (Fig. 2 net) and 17.5× (Fig. 3 net) forward and 16–37× backward;
+#   the geometry-aware theory stays within 1.31× (Fig. 2) and 1.36× (Fig. 3)
+#   forward and 1.14× backward, for MSRA and Xavier alike. Within a stage MSRA's response falls
+#   by 0.940–0.946 per conv on the 8×8 maps and 0.850–0.853 on the 4×4 maps,
 #   where padding alone predicts 0.917 and 0.833.
