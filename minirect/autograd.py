@@ -196,42 +196,14 @@ class Tensor:
             if self.requires_grad:
                 self._accumulate(grad)
             return
-        grads = {id(self): grad}
         order = _topological_order(self.creator)
-        for fn in order:
-            outputs = [out() for out in fn.outputs]
-            gys = [grads.pop(id(o), None) if o is not None else None for o in outputs]
-            if all(g is None for g in gys):
-                continue
-            gys = [fn.xp.zeros(s, dtype=d) if g is None else g
-                   for g, (s, d) in zip(gys, fn.output_meta)]
+        for fn, outputs, gys, gxs in chain_rule_steps(order, {id(self): grad}):
             for o, g in zip(outputs, gys):
                 if o is not None and o._retain_grad:
                     o._accumulate(g)
-            if fn.saved is None:
-                raise RuntimeError(
-                    f"backward through {type(fn).__name__} a second time: its graph was "
-                    "freed; call backward(retain_graph=True) the first time"
-                )
-            gxs = fn.backward(*gys)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            # NumPy turns 0-d results into scalars; keep gradients as arrays.
-            gxs = tuple(g if g is None else fn.xp.asarray(g) for g in gxs)
-            if len(gxs) != len(fn.inputs):
-                raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} "
-                                   f"gradients for {len(fn.inputs)} inputs")
             for x, gx in zip(fn.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                if gx.shape != x.shape or gx.dtype != x.dtype:
-                    raise RuntimeError(f"{type(fn).__name__}.backward: gradient {gx.shape} "
-                                       f"{gx.dtype} does not match input {x.shape} {x.dtype}")
-                if x.creator is None:
-                    x._accumulate(gx)
-                else:
-                    key = id(x)
-                    grads[key] = grads[key] + gx if key in grads else gx
+                if gx is not None and x.requires_grad and x.creator is None:
+                    x._accumulate(gx)           # a leaf: its gradient is complete here
             if not retain_graph:
                 fn.saved = None      # free the big arrays as soon as possible
         if not retain_graph:
@@ -366,6 +338,51 @@ def _topological_order(last_fn):
                 stack.append((x.creator, False))
     order.reverse()   # post-order reversed: outputs first, inputs last
     return order
+
+
+def chain_rule_steps(order, pending):
+    """The backward pass, one function at a time: yields (fn, outputs, gys, gxs).
+
+    ``order`` is ``_topological_order``'s (every function after all the
+    functions that consume its outputs); ``pending`` maps id(tensor) to the
+    gradient waiting at it, starting with the output's. At each function the
+    gradients at its outputs (``gys``; zeros for an output nobody used) go
+    through ``fn.backward`` to its inputs (``gxs``); a gradient for a non-leaf
+    input waits in ``pending`` for that input's creator. Functions that receive
+    no gradient are skipped. ``Tensor.backward`` accumulates what this yields
+    into ``.grad``; ``minirect.viz.backward_steps`` shows it step by step.
+    """
+    for fn in order:
+        outputs = [out() for out in fn.outputs]
+        gys = [pending.pop(id(o), None) if o is not None else None for o in outputs]
+        if all(g is None for g in gys):
+            continue
+        gys = [fn.xp.zeros(s, dtype=d) if g is None else g for g, (s, d) in zip(gys, fn.output_meta)]
+        gxs = _call_backward(fn, gys)
+        for x, gx in zip(fn.inputs, gxs):
+            if gx is None or not x.requires_grad:
+                continue
+            if gx.shape != x.shape or gx.dtype != x.dtype:
+                raise RuntimeError(f"{type(fn).__name__}.backward: gradient {gx.shape} "
+                                   f"{gx.dtype} does not match input {x.shape} {x.dtype}")
+            if x.creator is not None:
+                key = id(x)
+                pending[key] = pending[key] + gx if key in pending else gx
+        yield fn, outputs, gys, gxs
+
+
+def _call_backward(fn, gys) -> tuple:
+    if fn.saved is None:
+        raise RuntimeError(f"backward through {type(fn).__name__} a second time: its graph was "
+                           "freed; call backward(retain_graph=True) the first time")
+    gxs = fn.backward(*gys)
+    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+    # NumPy turns 0-d results into scalars; keep gradients as arrays.
+    gxs = tuple(g if g is None else fn.xp.asarray(g) for g in gxs)
+    if len(gxs) != len(fn.inputs):
+        raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} gradients for "
+                           f"{len(fn.inputs)} inputs")
+    return gxs
 
 
 class Function:

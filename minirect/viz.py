@@ -306,44 +306,16 @@ def backward_steps(loss, grad=None):
         grad = loss.xp.ones_like(loss.data)
     if loss.creator is None:
         return
-    pending = {id(loss): backend.unwrap(grad)}       # gradients waiting at non-leaf tensors
     leaves = {}                                       # leaf tensor -> gradient so far
-    index = 0
-    for fn in autograd._topological_order(loss.creator):
-        gys = _gradients_arriving(fn, pending)
-        if gys is None:
-            continue                                  # no gradient reached it (as in backward())
-        gxs = _call_backward(fn, gys)
-        for x, gx in zip(fn.inputs, gxs, strict=True):
-            if gx is None or not x.requires_grad:
-                continue
-            if x.creator is None:
-                leaves[x] = leaves[x] + gx if x in leaves else gx
-            else:
-                pending[id(x)] = pending[id(x)] + gx if id(x) in pending else gx
+    order = autograd._topological_order(loss.creator)
+    steps = autograd.chain_rule_steps(order, {id(loss): backend.unwrap(grad)})
+    for index, (fn, _, gys, gxs) in enumerate(steps):
         sent = tuple(None if gx is None or not x.requires_grad else gx
                      for x, gx in zip(fn.inputs, gxs, strict=True))
-        yield BackwardStep(index, fn, gys, sent, dict(leaves))
-        index += 1
-
-
-def _gradients_arriving(fn, pending):
-    """The gradients at fn's outputs (zeros for an output nobody used), or None if none came."""
-    outputs = [out() for out in fn.outputs]
-    gys = [pending.pop(id(o), None) if o is not None else None for o in outputs]
-    if all(g is None for g in gys):
-        return None
-    return tuple(fn.xp.zeros(s, dtype=d) if g is None else g
-                 for g, (s, d) in zip(gys, fn.output_meta, strict=True))
-
-
-def _call_backward(fn, gys):
-    if fn.saved is None:
-        raise RuntimeError(f"{type(fn).__name__}: the graph was freed by backward(); step through "
-                           "it before backward(), or call backward(retain_graph=True)")
-    gxs = fn.backward(*gys)
-    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
-    return tuple(g if g is None else fn.xp.asarray(g) for g in gxs)
+        for x, gx in zip(fn.inputs, sent, strict=True):
+            if gx is not None and x.creator is None:
+                leaves[x] = leaves[x] + gx if x in leaves else gx
+        yield BackwardStep(index, fn, tuple(gys), sent, dict(leaves))
 
 
 def _leaf_names(steps) -> dict:
