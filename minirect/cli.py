@@ -95,6 +95,8 @@ def _parser():
     rep.add_argument("figure", choices=["fig2", "fig3"])
     _add_common(rep)
     rep.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    rep.add_argument("--inits", nargs="+", choices=["msra", "xavier"],
+                     help="initializations to train (default both)")
     rep.add_argument("--epochs", type=positive_int)
     rep.add_argument("--lr", type=learning_rate)
     rep.add_argument("--batch-size", type=positive_int)
@@ -162,6 +164,9 @@ def _check_choices(parser, args) -> None:
     """Mistakes argparse cannot see on its own, refused before anything runs."""
     if getattr(args, "fast", False) and getattr(args, "full", False):
         parser.error("--fast and --full contradict each other: pick one")
+    inits = getattr(args, "inits", None) or []
+    if len(set(inits)) != len(inits):
+        parser.error("--inits lists an init twice: name each once")
     seeds = getattr(args, "seeds", None) or []
     if len(set(seeds)) != len(seeds):
         parser.error(f"--seeds lists a seed twice ({' '.join(map(str, seeds))}): each run needs "
@@ -178,6 +183,7 @@ def cmd_reproduce(args) -> int:
         args.figure, out, progress=not args.quiet, fast=args.fast, full=args.full,
         dataset=args.dataset, device=args.device if args.device != "cpu" else None,
         seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
+        inits=tuple(args.inits) if args.inits else None,
         batch_size=args.batch_size, widths=widths, workers=args.workers,
         resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
         download=args.download, cuda_graph=args.cuda_graph or None, scheduler=args.scheduler)

@@ -135,3 +135,12 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
         return [[{k: v for k, v in row.items() if k != "time"} for row in r["history"]]
                 for r in result["runs"]]
     assert histories(1) == histories(2)
+
+
+def test_reproduce_one_init_only(tmp_path):
+    """--inits xavier trains one side (e.g. for longer, as the paper's 'even given more epochs')."""
+    assert cli.main(["reproduce", "fig3", "--fast", "--inits", "xavier", "--workers", "1", "--quiet",
+                     "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [r["init"] for r in summary["runs"]] == ["xavier"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["xavier-seed0"]

@@ -51,6 +51,7 @@ class Config:
     mode: str = "fan_out"                 # the figures use the backward form
     fc_init: str = "fan_in"
     seeds: tuple = (0, 1, 2)
+    inits: tuple = ("msra", "xavier")     # e.g. ("xavier",): train one side longer on its own
     device: str = "cpu"
     train_limit: int | None = None        # use only the first N training images (tests)
     evals_per_epoch: int = 1              # validation passes per epoch (> 1: within epochs too)
@@ -211,7 +212,7 @@ def _check_resume(out_dir, config) -> None:
 
 def _run_all(figure, out_dir, progress, config, workers, resume, scheduler=None):
     jobs = [(config, init, seed, run_folder(out_dir, init, seed), resume)
-            for seed in config.seeds for init in ("msra", "xavier")]
+            for seed in config.seeds for init in config.inits]
     if workers is None:
         workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
     if progress:
