@@ -142,5 +142,5 @@ def test_reproduce_one_init_only(tmp_path):
     assert cli.main(["reproduce", "fig3", "--fast", "--inits", "xavier", "--workers", "1", "--quiet",
                      "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [r["init"] for r in summary["runs"]] == ["xavier"]
+    assert [r["init"] for r in summary["summary"]["runs"]] == ["xavier"]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["xavier-seed0"]
