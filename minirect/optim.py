@@ -69,8 +69,8 @@ class SGD:
             p.data -= lr * (p.grad + wd * p.data if wd else p.grad)  # w ← w − ε (g + λ w)
             return
         v = self._velocity(p)
-        if fused_sgd.applies(p.data) and not group["nesterov"]:     # one GPU kernel: accel/
-            return fused_sgd.momentum_step(p.data, p.grad, v, lr, mu, wd)
+        if fused_sgd.applies(p.data) and not group["nesterov"]:     # the lines below as one
+            return fused_sgd.momentum_step(p.data, p.grad, v, lr, mu, wd)   # GPU kernel (accel/)
         step = lr * (p.grad + wd * p.data if wd else p.grad)        # ε (g + λ w)
         v *= mu
         v += step                                                   # v ← μ v + ε (g + λ w)

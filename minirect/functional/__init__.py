@@ -1,12 +1,9 @@
 """Differentiable functions on tensors (``import minirect.functional as F``)."""
 
-from .basic import (  # noqa: F401
-    add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid, astype,
-    sum, mean, max, reshape, transpose, broadcast_to, sum_to, getitem,
-    concatenate, stack, matmul, sum_to_shape,
-)
+from .basic import (add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid, astype,  # noqa: F401
+                    sum, mean, max, reshape, transpose, broadcast_to, sum_to, getitem,
+                    concatenate, stack, matmul, sum_to_shape)
 from .activations import relu, leaky_relu, prelu  # noqa: F401
-from .layers import (  # noqa: F401
-    linear, dropout, log_softmax, softmax_cross_entropy, cross_entropy, accuracy, error_rate,
-)
+from .layers import (linear, dropout, log_softmax, softmax_cross_entropy, cross_entropy,  # noqa: F401
+                     accuracy, error_rate)
 from .conv import conv2d, max_pool2d, avg_pool2d, global_avg_pool2d, spp, im2col, col2im  # noqa: F401
