@@ -75,32 +75,25 @@ class Tensor:
 
     # --- array-like facts --------------------------------------------------
     @property
-    def shape(self):
-        return self.data.shape
+    def shape(self): return self.data.shape
 
     @property
-    def ndim(self):
-        return self.data.ndim
+    def ndim(self): return self.data.ndim
 
     @property
-    def size(self):
-        return self.data.size
+    def size(self): return self.data.size
 
     @property
-    def dtype(self):
-        return self.data.dtype
+    def dtype(self): return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self.data)
+    def device(self) -> str: return backend.device_of(self.data)
 
     @property
-    def xp(self):
-        return backend.get_array_module(self.data)
+    def xp(self): return backend.get_array_module(self.data)
 
     @property
-    def is_leaf(self) -> bool:
-        return self.creator is None
+    def is_leaf(self) -> bool: return self.creator is None
 
     def __len__(self):
         return len(self.data)
@@ -126,11 +119,8 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
-    def __float__(self):
-        return float(self.item())
-
-    def tolist(self):
-        return self.numpy().tolist()
+    def __float__(self): return float(self.item())
+    def tolist(self): return self.numpy().tolist()
 
     # --- devices and dtypes --------------------------------------------------
     def to(self, device: str) -> Tensor:
@@ -140,21 +130,15 @@ class Tensor:
         out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
         return out
 
-    def cpu(self) -> Tensor:
-        return self.to("cpu")
-
-    def cuda(self) -> Tensor:
-        return self.to("cuda")
+    def cpu(self) -> Tensor: return self.to("cpu")
+    def cuda(self) -> Tensor: return self.to("cuda")
 
     def astype(self, dtype) -> Tensor:
         from .functional import astype
         return astype(self, dtype)
 
-    def float(self) -> Tensor:
-        return self.astype("float32")
-
-    def double(self) -> Tensor:
-        return self.astype("float64")
+    def float(self) -> Tensor: return self.astype("float32")
+    def double(self) -> Tensor: return self.astype("float64")
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (no gradient flows through it)."""
@@ -214,95 +198,44 @@ class Tensor:
         self.grad = g if self.grad is None else self.grad + g
 
     # --- operators (implemented in minirect.functional) ---------------------
-    def __add__(self, other):
-        return F.add(self, other)
-
-    def __radd__(self, other):
-        return F.add(other, self)
-
-    def __sub__(self, other):
-        return F.sub(self, other)
-
-    def __rsub__(self, other):
-        return F.sub(other, self)
-
-    def __mul__(self, other):
-        return F.mul(self, other)
-
-    def __rmul__(self, other):
-        return F.mul(other, self)
-
-    def __truediv__(self, other):
-        return F.div(self, other)
-
-    def __rtruediv__(self, other):
-        return F.div(other, self)
-
-    def __pow__(self, other):
-        return F.pow(self, other)
-
-    def __rpow__(self, other):
-        return F.pow(other, self)
-
-    def __neg__(self):
-        return F.neg(self)
-
-    def __matmul__(self, other):
-        return F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return F.matmul(other, self)
-
-    def __getitem__(self, index):
-        return F.getitem(self, index)
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __pow__(self, other): return F.pow(self, other)
+    def __rpow__(self, other): return F.pow(other, self)
+    def __neg__(self): return F.neg(self)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __getitem__(self, index): return F.getitem(self, index)
 
     # comparisons give plain boolean tensors (no gradient)
-    def __gt__(self, other):
-        return Tensor(self.data > backend.unwrap(other))
+    def __gt__(self, other): return Tensor(self.data > backend.unwrap(other))
+    def __lt__(self, other): return Tensor(self.data < backend.unwrap(other))
+    def __ge__(self, other): return Tensor(self.data >= backend.unwrap(other))
+    def __le__(self, other): return Tensor(self.data <= backend.unwrap(other))
 
-    def __lt__(self, other):
-        return Tensor(self.data < backend.unwrap(other))
-
-    def __ge__(self, other):
-        return Tensor(self.data >= backend.unwrap(other))
-
-    def __le__(self, other):
-        return Tensor(self.data <= backend.unwrap(other))
-
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis, keepdims)
-
-    def exp(self):
-        return F.exp(self)
-
-    def log(self):
-        return F.log(self)
-
-    def sqrt(self):
-        return F.sqrt(self)
-
-    def tanh(self):
-        return F.tanh(self)
-
-    def sigmoid(self):
-        return F.sigmoid(self)
-
-    def relu(self):
-        return F.relu(self)
+    # reductions, elementwise functions and shapes
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def sqrt(self): return F.sqrt(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def relu(self): return F.relu(self)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return F.reshape(self, shape)
 
-    def flatten(self, start_dim: int = 1):
-        return F.reshape(self, self.shape[:start_dim] + (-1,))
+    def flatten(self, start_dim: int = 1): return F.reshape(self, self.shape[:start_dim] + (-1,))
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -310,14 +243,10 @@ class Tensor:
         return F.transpose(self, axes or None)
 
     @property
-    def T(self):
-        return F.transpose(self, None)
+    def T(self): return F.transpose(self, None)
 
-    def broadcast_to(self, shape):
-        return F.broadcast_to(self, shape)
-
-    def sum_to(self, shape):
-        return F.sum_to(self, shape)
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+    def sum_to(self, shape): return F.sum_to(self, shape)
 
 
 def _topological_order(last_fn):

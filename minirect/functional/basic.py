@@ -136,11 +136,9 @@ class Pow(_Binary):
 class Neg(Function):
     """y = -x.   dE/dx = -gy."""
 
-    def forward(self, x):
-        return -x
+    def forward(self, x): return -x
 
-    def backward(self, gy):
-        return -gy
+    def backward(self, gy): return -gy
 
 
 class Exp(Function):
@@ -219,8 +217,7 @@ class AsType(Function):
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
 
-    def backward(self, gy):
-        return gy.astype(self.in_dtype)
+    def backward(self, gy): return gy.astype(self.in_dtype)
 
 
 # ----------------------------------------------------------------------------
@@ -306,8 +303,7 @@ class Reshape(Function):
             raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
                              f"into {tuple(self.shape)}") from None
 
-    def backward(self, gy):
-        return gy.reshape(self.in_shape)
+    def backward(self, gy): return gy.reshape(self.in_shape)
 
 
 class Transpose(Function):
@@ -334,8 +330,7 @@ class BroadcastTo(Function):
         _broadcast_shape("broadcast_to", x.shape, self.shape)
         return self.xp.broadcast_to(x, self.shape)
 
-    def backward(self, gy):
-        return sum_to_shape(gy, self.in_shape)
+    def backward(self, gy): return sum_to_shape(gy, self.in_shape)
 
 
 class SumTo(Function):
@@ -348,8 +343,7 @@ class SumTo(Function):
         _broadcast_shape("sum_to", x.shape, self.shape)
         return sum_to_shape(x, self.shape)
 
-    def backward(self, gy):
-        return self.xp.broadcast_to(gy, self.in_shape).copy()
+    def backward(self, gy): return self.xp.broadcast_to(gy, self.in_shape).copy()
 
 
 class GetItem(Function):
@@ -398,8 +392,7 @@ class Stack(Function):
 
     accepts = "any"        # moves values, no arithmetic
 
-    def forward(self, *xs):
-        return self.xp.stack(xs, axis=self.axis)
+    def forward(self, *xs): return self.xp.stack(xs, axis=self.axis)
 
     def backward(self, gy):
         return tuple(self.xp.take(gy, i, axis=self.axis) for i in range(gy.shape[self.axis]))

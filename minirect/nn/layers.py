@@ -70,19 +70,17 @@ class Linear(Module):
         init.msra_normal_(self.weight)
         self.bias = _new_parameter((out_features,)) if bias else None
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, x): return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}" + \
-            ("" if self.bias is not None else ", bias=False")
+        bias = "" if self.bias is not None else ", bias=False"
+        return f"in_features={self.in_features}, out_features={self.out_features}{bias}"
 
 
 class ReLU(Module):
     """y = max(0, x), see ``functional.relu``."""
 
-    def forward(self, x):
-        return F.relu(x)
+    def forward(self, x): return F.relu(x)
 
 
 class LeakyReLU(Module):
@@ -92,11 +90,9 @@ class LeakyReLU(Module):
         super().__init__()
         self.negative_slope = negative_slope
 
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+    def forward(self, x): return F.leaky_relu(x, self.negative_slope)
 
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+    def extra_repr(self): return f"negative_slope={self.negative_slope}"
 
 
 class PReLU(Module):
@@ -113,11 +109,9 @@ class PReLU(Module):
         xp = backend.module_for(None)
         self.weight = Parameter(xp.full((num_parameters,), init, dtype=backend.DEFAULT_DTYPE))
 
-    def forward(self, x):
-        return F.prelu(x, self.weight)
+    def forward(self, x): return F.prelu(x, self.weight)
 
-    def extra_repr(self):
-        return f"num_parameters={self.num_parameters}, init={self.init}"
+    def extra_repr(self): return f"num_parameters={self.num_parameters}, init={self.init}"
 
 
 class _Pool2d(Module):
@@ -135,22 +129,19 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """Max over each window, see ``functional.max_pool2d``."""
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, x): return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool2d):
     """Mean over each window, see ``functional.avg_pool2d``."""
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, x): return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class GlobalAvgPool2d(Module):
     """(N, C, H, W) -> (N, C): the mean of each feature map."""
 
-    def forward(self, x):
-        return F.global_avg_pool2d(x)
+    def forward(self, x): return F.global_avg_pool2d(x)
 
 
 class SPP(Module):
@@ -160,14 +151,11 @@ class SPP(Module):
         super().__init__()
         self.levels = tuple(levels)
 
-    def forward(self, x):
-        return F.spp(x, self.levels)
+    def forward(self, x): return F.spp(x, self.levels)
 
-    def output_size(self, channels: int) -> int:
-        return channels * sum(n * n for n in self.levels)
+    def output_size(self, channels: int) -> int: return channels * sum(n * n for n in self.levels)
 
-    def extra_repr(self):
-        return f"levels={self.levels}"
+    def extra_repr(self): return f"levels={self.levels}"
 
 
 class Dropout(Module):
@@ -177,18 +165,15 @@ class Dropout(Module):
         super().__init__()
         self.p = p
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+    def forward(self, x): return F.dropout(x, self.p, self.training)
 
-    def extra_repr(self):
-        return f"p={self.p}"
+    def extra_repr(self): return f"p={self.p}"
 
 
 class Flatten(Module):
     """(N, C, H, W) -> (N, C·H·W)."""
 
-    def forward(self, x):
-        return x.reshape(x.shape[0], -1)
+    def forward(self, x): return x.reshape(x.shape[0], -1)
 
 
 class Sequential(Module):
@@ -210,8 +195,6 @@ class Sequential(Module):
             return Sequential(*layers[i])
         return layers[i]
 
-    def __len__(self):
-        return len(self._modules)
+    def __len__(self): return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
+    def __iter__(self): return iter(self._modules.values())

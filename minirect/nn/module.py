@@ -24,8 +24,7 @@ class Parameter(Tensor):
         if self.data is backend.unwrap(data):
             self.data = self.data.copy()   # the optimizer updates in place: never the caller's array
 
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
+    def __repr__(self): return "Parameter containing:\n" + super().__repr__()
 
 
 class Module:
@@ -74,11 +73,9 @@ class Module:
         return _Handle()
 
     # --- traversal ---------------------------------------------------------
-    def named_children(self):
-        return iter(self._modules.items())
+    def named_children(self): return iter(self._modules.items())
 
-    def children(self):
-        return iter(self._modules.values())
+    def children(self): return iter(self._modules.values())
 
     def named_modules(self, prefix: str = ""):
         yield prefix, self
@@ -109,8 +106,7 @@ class Module:
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self) -> Module:
-        return self.train(False)
+    def eval(self) -> Module: return self.train(False)
 
     def to(self, device: str) -> Module:
         """Move every parameter's data (and gradient) to 'cpu' or 'cuda', in place.
@@ -165,8 +161,7 @@ class Module:
         self.load_state_dict(load_arrays(path))
 
     # --- printing -------------------------------------------------------------
-    def extra_repr(self) -> str:
-        return ""
+    def extra_repr(self) -> str: return ""
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
