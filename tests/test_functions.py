@@ -122,3 +122,31 @@ def test_dropout_is_inverted_seeded_and_off_in_eval(xp):
     assert np.array_equal(mr.backend.to_numpy(x.grad), y1.numpy())   # same mask
     mr.seed(4)
     assert mr.gradcheck(lambda x: (mr.seed(5), F.dropout(x, 0.3))[1], t(xp, RNG.normal(size=(3, 4))))
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_values_and_gradcheck(xp, axis):
+    values = RNG.normal(size=(3, 5)) * 3
+    x = t(xp, values)
+    y = F.softmax(x, axis=axis)
+    e = np.exp(values - values.max(axis=axis, keepdims=True))
+    assert np.allclose(y.numpy(), e / e.sum(axis=axis, keepdims=True))
+    assert np.allclose(np.exp(F.log_softmax(x, axis=axis).numpy()), y.numpy())
+    assert mr.gradcheck(lambda x: F.softmax(x, axis=axis), x)
+    big = F.softmax(t(xp, [[1000.0, 0.0]], dtype=xp.float32))      # no overflow
+    assert np.allclose(big.numpy(), [[1.0, 0.0]]) and big.dtype == np.float32
+
+
+def test_mse_loss_values_and_gradcheck(xp):
+    x, target = t(xp, RNG.normal(size=(4, 3))), t(xp, RNG.normal(size=(4, 3)))
+    loss = F.mse_loss(x, target)
+    assert np.isclose(loss.item(), ((x.numpy() - target.numpy()) ** 2).mean())
+    assert mr.gradcheck(F.mse_loss, x, target)
+    assert mr.nn.MSELoss()(x, target).item() == loss.item()
+    with pytest.raises(ValueError, match="shapes must match"):
+        F.mse_loss(x, t(xp, RNG.normal(size=(4, 1))))
+
+
+def test_softmax_module(xp):
+    x = t(xp, RNG.normal(size=(2, 4)))
+    assert np.allclose(mr.nn.Softmax(dim=1)(x).numpy(), F.softmax(x, axis=1).numpy())

@@ -1,4 +1,4 @@
-"""Fully connected layer, dropout, log-softmax and softmax cross-entropy.
+"""Fully connected layer, dropout, (log-)softmax, softmax cross-entropy and squared error.
 
 Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
 """
@@ -74,6 +74,44 @@ class LogSoftmax(Function):
         return gy - self.xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
+class Softmax(Function):
+    """y_i = exp(x_i) / Σ_j exp(x_j)  (along ``axis``).
+
+    dE/dx = y · (gy - Σ_j gy_j y_j): the Jacobian diag(y) - y yᵀ applied to gy
+    without forming it. The max is subtracted first, so exp never overflows.
+    """
+
+    def forward(self, x):
+        e = self.xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        y = e / e.sum(axis=self.axis, keepdims=True)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class MSELoss(Function):
+    """E = (1/M) Σ_i (x_i - t_i)²  over all M elements (a target of x's shape).
+
+    dE/dx = 2 (x - t) / M,   dE/dt = -2 (x - t) / M.
+    """
+
+    def forward(self, x, t):
+        if x.shape != t.shape:
+            raise ValueError(f"mse_loss: input {x.shape} and target {t.shape} differ; "
+                             "broadcasting a target is a common silent bug, so shapes must match")
+        diff = x - t
+        self.save_for_backward(diff)
+        return (diff * diff).mean()
+
+    def backward(self, gy):
+        (diff,) = self.saved
+        g = diff * (2 * gy / diff.size).astype(diff.dtype)
+        return g, -g
+
+
 class SoftmaxCrossEntropy(Function):
     """E = -(1/N) Σ_n log softmax(x_n)[t_n]  for logits x (N, K), labels t (N,).
 
@@ -128,6 +166,15 @@ def log_softmax(x, axis: int = -1):
     return LogSoftmax.apply(x, axis=axis)
 
 
+def softmax(x, axis: int = -1):
+    return Softmax.apply(x, axis=axis)
+
+
+def mse_loss(input, target):
+    """Mean squared error over all elements (PyTorch's default ``reduction='mean'``)."""
+    return MSELoss.apply(input, target)
+
+
 def softmax_cross_entropy(logits, labels):
     """Mean cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,)."""
     return SoftmaxCrossEntropy.apply(logits, labels)
@@ -149,5 +196,6 @@ def error_rate(logits, labels) -> float:
 
 
 for _wrapper, _function in [(linear, Linear), (dropout, Dropout), (log_softmax, LogSoftmax),
+                            (softmax, Softmax), (mse_loss, MSELoss),
                             (softmax_cross_entropy, SoftmaxCrossEntropy)]:
     document(_wrapper, _function)

@@ -170,6 +170,22 @@ class Dropout(Module):
     def extra_repr(self): return f"p={self.p}"
 
 
+class Softmax(Module):
+    """Probabilities along ``dim`` (default the last), see ``functional.softmax``."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x): return F.softmax(x, self.dim)
+
+
+class MSELoss(Module):
+    """Mean squared error between input and target, see ``functional.mse_loss``."""
+
+    def forward(self, input, target): return F.mse_loss(input, target)
+
+
 class Flatten(Module):
     """(N, C, H, W) -> (N, C·H·W)."""
 
