@@ -249,10 +249,6 @@ def private_generator(s: int) -> numpy.random.Generator:
     return numpy.random.default_rng(s)
 
 
-def unravel_index(flat_index: int, shape) -> tuple:
-    return tuple(int(i) for i in numpy.unravel_index(flat_index, shape))
-
-
 def get_rng_state() -> dict:
     """The generator's state, for checkpoints."""
     return _generator.bit_generator.state
@@ -312,27 +308,3 @@ def matmul(a, b):
     if recording_matmul is not None:
         return recording_matmul(a, b)
     return a @ b
-
-
-# ----------------------------------------------------------------------------
-# Files
-# ----------------------------------------------------------------------------
-
-def save_npz(file, arrays: dict) -> None:
-    """Write host arrays to an .npz file object or path (uncompressed)."""
-    numpy.savez(file, **arrays)
-
-
-def load_npz(path) -> dict:
-    """Read every array of an .npz file into a dict of NumPy arrays."""
-    with numpy.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
-def encode_text(text: str):
-    """A string as a uint8 array, so JSON can travel inside an .npz file."""
-    return numpy.frombuffer(text.encode("utf-8"), dtype=numpy.uint8).copy()
-
-
-def decode_text(array) -> str:
-    return bytes(to_numpy(array).astype(numpy.uint8)).decode("utf-8")

@@ -76,7 +76,7 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         limit = atol + rtol * abs(numeric)
         if (err > limit).any():
             worst = int(((err - limit).reshape(-1)).argmax())
-            idx = tuple(int(i) for i in backend.unravel_index(worst, t.shape))
+            idx = tuple(int(i) for i in backend.module_for("cpu").unravel_index(int(worst), t.shape))
             msg = (f"gradcheck failed for input {which} (shape {t.shape}) at index {idx}: "
                    f"analytic {ga.reshape(-1)[worst].item():.6g}, numerical "
                    f"{numeric.reshape(-1)[worst].item():.6g}, abs error "

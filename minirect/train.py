@@ -32,7 +32,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import backend
+from . import backend, files
 from .autograd import no_grad
 from .functional import softmax_cross_entropy
 from .graphs import CapturedStep
@@ -135,7 +135,7 @@ def save_checkpoint(path, model, optimizer=None, schedule=None, loaders=(), extr
     if schedule is not None:
         meta["schedule"] = schedule.state_dict()
     meta["loaders"] = [ld.state_dict() if hasattr(ld, "state_dict") else None for ld in loaders]
-    arrays["meta"] = backend.encode_text(json.dumps(meta))
+    arrays["meta"] = files.encode_text(json.dumps(meta))
     save_arrays(path, arrays)
 
 
@@ -143,7 +143,7 @@ def load_checkpoint(path, model, optimizer=None, schedule=None, loaders=()) -> d
     """Restore what ``save_checkpoint`` wrote; returns its ``extra`` dict."""
     try:
         arrays = load_arrays(path)
-        meta = json.loads(backend.decode_text(arrays.pop("meta")))
+        meta = json.loads(files.decode_text(arrays.pop("meta")))
     except Exception as exc:
         raise RuntimeError(f"cannot read checkpoint {path}: {exc}. Delete it to start "
                            "over, or point resume at another run folder.") from exc

@@ -104,7 +104,7 @@ def _fit_explodes(tmp):
                   progress=False, loss_fn=exploding_loss)
     finally:
         arrays = train.load_arrays(Path(tmp) / train.CHECKPOINT)
-        meta = json.loads(mr.backend.decode_text(arrays.pop("meta")))
+        meta = json.loads(mr.files.decode_text(arrays.pop("meta")))
         assert meta["extra"]["epoch"] == 2, "the checkpoint is not the last good epoch's"
         assert all(np.isfinite(v).all() for v in arrays.values())
 

@@ -26,7 +26,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from .. import backend
+from .. import backend, files
 from .download import DatasetError, data_root, ensure_files, join_url, resolve_base_url
 from .formats import read_cifar_batch, read_idx_images, read_idx_labels
 
@@ -97,7 +97,7 @@ def read_digits() -> dict:
             "Reinstall minirect (or restore the file from the repository)."
         )
     # Decode the bytes we just hashed, so the check covers exactly what is used.
-    return backend.load_npz(io.BytesIO(content))
+    return files.load_npz(io.BytesIO(content))
 
 
 class Digits(ImageDataset):
@@ -256,7 +256,7 @@ class CIFAR10(ImageDataset):
     def _read_subset(self, path: Path, split: str, verify: bool):
         prefix = "train" if split == "train" else "test"
         try:
-            arrays = backend.load_npz(path)
+            arrays = files.load_npz(path)
             images, labels = arrays[f"x_{prefix}"], arrays[f"y_{prefix}"]
         except Exception as error:   # a damaged zip or missing arrays
             raise DatasetError(f"{path} is not a readable CIFAR-10 subset ({error!r}). "

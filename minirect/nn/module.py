@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .. import backend
+from .. import backend, files
 from ..autograd import Tensor
 
 
@@ -178,9 +178,9 @@ def save_arrays(path, arrays: dict) -> None:
     path = os.fspath(path)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        backend.save_npz(f, {k: backend.to_numpy(v) for k, v in arrays.items()})
+        files.save_npz(f, {k: backend.to_numpy(v) for k, v in arrays.items()})
     os.replace(tmp, path)
 
 
 def load_arrays(path) -> dict:
-    return backend.load_npz(path)
+    return files.load_npz(path)
