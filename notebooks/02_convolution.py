@@ -339,7 +339,15 @@ for size in (5, 7, 10, 13):
     print(f"map {size:2d}×{size:<2d} with 8 channels -> SPP output {out.shape}  (8 · (9 + 4 + 1) = 112)")
 
 # %% [markdown]
-# ## What `conv2d` runs for stride 1: shifted windows
+# ## The fast path: shifted windows (`minirect.accel`)
+#
+# Everything above is the reference: `functional/conv.py` computes every
+# convolution as im2col + one GEMM and its backward pass through col2im, and
+# that is what runs under `minirect.fast_paths(False)` (or with
+# `MINIRECT_FAST_PATHS=0` in the environment). With fast paths on, the default,
+# a stride-1 convolution takes one dispatch line to a faster layout in
+# `minirect/accel/shifted_windows.py`, which the test suite proves equal to
+# the reference. A student can skip it; here is the idea.
 #
 # The im2col above copies, for each kernel offset, a strided 2-D window of
 # every map — many short rows. For stride 1 there is a layout where each copy
@@ -360,8 +368,6 @@ for size in (5, 7, 10, 13):
 # agree, and that $g_x$ is that flipped-kernel convolution.
 
 # %%
-from minirect.functional import conv as conv_module
-
 image = np.arange(16.0).reshape(4, 4)
 Wp, OH, OW = 4 + 1, 4, 4                         # rows of 4 pixels + a gap of p_w = 1 zero
 rows = np.zeros((1 + 4 + 1 + 1, Wp))             # p_h zero rows above and below, one spare row
@@ -385,13 +391,12 @@ x0, W0 = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
 gy0 = rng.standard_normal((2, 4, 6, 5))
 grads = {}
 for shifted in (True, False):
-    conv_module.SHIFTED_WINDOWS = shifted
-    xt = minirect.tensor(x0, device=DEVICE, requires_grad=True)
-    Wt = minirect.tensor(W0, device=DEVICE, requires_grad=True)
-    y = F.conv2d(xt, Wt, padding=1)
-    y.backward(minirect.tensor(gy0, device=DEVICE))
+    with minirect.fast_paths(shifted):      # the public switch; the previous setting comes back after
+        xt = minirect.tensor(x0, device=DEVICE, requires_grad=True)
+        Wt = minirect.tensor(W0, device=DEVICE, requires_grad=True)
+        y = F.conv2d(xt, Wt, padding=1)
+        y.backward(minirect.tensor(gy0, device=DEVICE))
     grads[shifted] = [to_numpy(a) for a in (y.data, xt.grad, Wt.grad)]
-conv_module.SHIFTED_WINDOWS = True
 for name, fast, plain in zip(["y", "dE/dx", "dE/dW"], grads[True], grads[False]):
     print(f"{name:6s} shifted windows vs im2col/col2im: max difference {abs(fast - plain).max():.1e}")
 flipped = np.ascontiguousarray(W0[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
@@ -410,7 +415,9 @@ assert all(np.allclose(a, b, atol=1e-10) for a, b in zip(grads[True], grads[Fals
 # "same"-padded $3 \times 3$ layers and report the achieved rate. On a CPU with one
 # BLAS thread expect a few to a few tens of GFLOP/s; a GPU (set `DEVICE =
 # "cuda"`, and `FULL = True` for larger layers) is one to two orders of
-# magnitude faster. `benchmarks/bench_conv.py` has the full benchmark.
+# magnitude faster. Each layer is timed twice: the reference (im2col + GEMM,
+# `minirect.fast_paths(False)`) and then with fast paths on.
+# `benchmarks/bench_conv.py` has the full benchmark.
 
 # %%
 if FAST:
@@ -441,17 +448,25 @@ def time_conv(N, C, D, H, k=3):
     return seconds, flops / seconds / 1e9
 
 
-labels, rates = [], []
+labels, rates = [], {"reference": [], "fast paths": []}
 print(f"device: {minirect.default_device()}")
-print(f"{'N':>4} {'C':>4} {'D':>4} {'H=W':>4}   fwd+bwd ms   GFLOP/s")
+print(f"{'N':>4} {'C':>4} {'D':>4} {'H=W':>4}   reference ms  GFLOP/s   fast paths ms  GFLOP/s")
 for N, C, D, H in sizes:
-    seconds, rate = time_conv(N, C, D, H)
+    row = []
+    for name, enabled in (("reference", False), ("fast paths", True)):
+        with minirect.fast_paths(enabled):
+            seconds, rate = time_conv(N, C, D, H)
+        rates[name].append(rate)
+        row.append(f"{seconds * 1e3:12.1f}  {rate:7.1f}")
     labels.append(f"N{N} C{C}→{D}\n{H}×{H}")
-    rates.append(rate)
-    print(f"{N:4d} {C:4d} {D:4d} {H:4d}   {seconds * 1e3:10.1f}   {rate:7.1f}")
-fig, ax = plt.subplots(figsize=(6, 2.6))
-ax.bar(labels, rates, color="tab:purple")
+    print(f"{N:4d} {C:4d} {D:4d} {H:4d}   " + "   ".join(row))
+fig, ax = plt.subplots(figsize=(6.5, 2.6))
+positions = np.arange(len(labels))
+for shift, (name, color) in zip((-0.2, 0.2), (("reference", "tab:gray"), ("fast paths", "tab:purple"))):
+    ax.bar(positions + shift, rates[name], width=0.4, color=color, label=name)
+ax.set_xticks(positions, labels)
 ax.set(ylabel="GFLOP/s", title=f"conv2d 3×3 forward + backward on {minirect.default_device()}")
+ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -460,9 +475,11 @@ plt.show()
 #
 # * im2col turns a convolution into one GEMM, $Y = W_m\,\mathrm{cols}$, at the
 #   cost of a column matrix up to $k_h k_w$ times larger than the input.
-# * For stride 1, `conv2d` builds the same columns from contiguous runs of the
-#   flattened padded maps, and computes $\partial E/\partial x$ as a
-#   convolution with flipped kernels — same results, cheaper copies.
+# * With fast paths on (the default), a stride-1 `conv2d` builds the same
+#   columns from contiguous runs of the flattened padded maps and computes
+#   $\partial E/\partial x$ as a convolution with flipped kernels
+#   (`minirect/accel/shifted_windows.py`) — same results, cheaper copies;
+#   `minirect.fast_paths(False)` runs the reference everywhere.
 # * Backward: $\partial E/\partial W_m = G\,\mathrm{cols}^\top$ and
 #   $\partial E/\partial x = \mathrm{col2im}(W_m^\top G)$, with col2im the adjoint
 #   (transpose) of im2col — checked above against the definition, a loop and
