@@ -291,3 +291,82 @@ def test_the_teaching_core_has_no_speed_mechanisms(path):
     code = code.replace("minirect.accel", "").replace("accel/", "")
     found = [word for word in SPEED_MECHANISMS if word in code]
     assert not found, f"{path} uses {found}; move it to minirect/accel/"
+
+
+# ----------------------------------------------------------------------------
+# Threads: the shifted-window blocks shared out among CPU cores
+# ----------------------------------------------------------------------------
+
+def run_threaded(monkeypatch, workers, run):
+    """run() with the fast paths on and ``workers`` threads, counting the
+    threaded passes (so that a test knows the threads were used)."""
+    from minirect.accel import threads
+    calls = []
+    real = threads.run_parallel
+    monkeypatch.setattr(threads, "workers", lambda: workers)
+    monkeypatch.setattr(threads, "run_parallel", lambda tasks: calls.append(len(tasks)) or real(tasks))
+    with mr.fast_paths(True):
+        result = run()
+    monkeypatch.undo()
+    return result, calls
+
+
+STRIDE_1_SHAPES = [case for case in CONV_SHAPES if case[2] == 1]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", STRIDE_1_SHAPES)
+def test_threaded_conv2d_equals_the_reference(monkeypatch, x_shape, w_shape, stride, padding,
+                                              dtype, workers):
+    """Forward and all three gradients with the blocks shared among threads."""
+    x, w, b = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape), RNG.standard_normal(w_shape[0])
+    y_shape = F.conv2d(mr.tensor(x), mr.tensor(w), stride=stride, padding=padding).shape
+    gy = RNG.standard_normal(y_shape)
+    run = lambda: run_conv(np, x, w, b, gy, stride, padding, dtype=dtype)  # noqa: E731
+    threaded, calls = run_threaded(monkeypatch, workers, run)
+    with mr.fast_paths(False):
+        reference = run()
+    assert_same(threaded, reference, dtype)
+    assert calls and all(n == min(workers, x_shape[0]) for n in calls)   # each pass threaded
+
+
+@pytest.mark.parametrize("need_x, need_W", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("block_bytes", [300, 25_000, 10**9])   # blocks of 1; of 2, 2, 1; one per thread
+def test_threaded_conv2d_on_uneven_shares_and_partial_gradients(monkeypatch, need_x, need_W,
+                                                               block_bytes):
+    """5 samples shared among 2 threads in blocks of several sizes; each
+    thread's partial weight gradient is added to the others'."""
+    monkeypatch.setattr(shifted_windows, "CPU_THREAD_BLOCK_BYTES", block_bytes)
+    x, w = RNG.standard_normal((5, 3, 6, 6)), RNG.standard_normal((4, 3, 3, 3))
+    gy = RNG.standard_normal((5, 4, 6, 6))
+    run = lambda: run_conv(np, x, w, None, gy, 1, 1, need_x, need_W)  # noqa: E731
+    threaded, calls = run_threaded(monkeypatch, 2, run)
+    with mr.fast_paths(False):
+        reference = run()
+    assert_same(threaded, reference, "float64")
+    assert calls
+
+
+def test_a_batch_of_one_sample_runs_on_one_thread(monkeypatch):
+    x, w = RNG.standard_normal((1, 2, 5, 5)), RNG.standard_normal((3, 2, 3, 3))
+    run = lambda: run_conv(np, x, w, None, RNG.standard_normal((1, 3, 5, 5)), 1, 1)  # noqa: E731
+    _, calls = run_threaded(monkeypatch, 2, run)
+    assert all(n == 1 for n in calls)         # one block: nothing to share
+
+
+def test_run_parallel_keeps_the_order_and_restores_blas_threads():
+    from minirect.accel import threads
+    before = threads.workers()
+    assert threads.run_parallel([lambda i=i: i * i for i in range(4)]) == [0, 1, 4, 9]
+    with pytest.raises(ZeroDivisionError):
+        threads.run_parallel([lambda: 1, lambda: 1 / 0])
+    assert threads.workers() == before
+
+
+@pytest.mark.parametrize("n, parts", [(5, 2), (2, 3), (64, 2), (1, 1)])
+def test_split_covers_the_range_in_near_equal_parts(n, parts):
+    from minirect.accel import threads
+    ranges = threads.split(n, parts)
+    assert [i for a, b in ranges for i in range(a, b)] == list(range(n))
+    assert max(b - a for a, b in ranges) - min(b - a for a, b in ranges) <= 1

@@ -24,17 +24,24 @@ axes swapped (docs/derivations/conv.md):
 and the columns of gypad also give dE/dW, so the backward pass builds one
 column matrix per block, not two. The batch is processed in blocks of
 samples whose column matrix fits a budget (the CPU's cache; on a GPU, memory).
+On a CPU with several cores the blocks are shared out among threads
+(``threads.py``): each builds its own columns and runs its own GEMM.
 """
 
 from __future__ import annotations
 
 from .. import backend
+from . import threads
 
 # Bytes of column matrix built at once. CPU: a few MB, so that a block stays
 # in cache. GPU: large, so that one GEMM usually covers the whole batch; the
 # cap only bounds temporary memory.
 CPU_BLOCK_BYTES = 4 * 2**20
 GPU_BLOCK_BYTES = 512 * 2**20
+# With several threads, each core's blocks must fit its own cache (2 MB of
+# L2 per core on the development machine): two threads copying 4 MB blocks
+# through the shared L3 ran slower than one (0.5-0.6x); 1 MB blocks, 1.8x faster.
+CPU_THREAD_BLOCK_BYTES = 1 * 2**20
 
 
 def applies(kernel, stride, padding) -> bool:
@@ -44,12 +51,16 @@ def applies(kernel, stride, padding) -> bool:
     return tuple(stride) == (1, 1) and ph < kh and pw < kw
 
 
-def sample_blocks(x, cols_bytes_per_sample: int):
+def sample_blocks(x, cols_bytes_per_sample: int, workers: int = 1):
     """(start, stop) ranges over the batch, each with a column matrix of at
-    most CPU_BLOCK_BYTES / GPU_BLOCK_BYTES (but at least one sample)."""
+    most GPU_BLOCK_BYTES / CPU_BLOCK_BYTES / CPU_THREAD_BLOCK_BYTES (with
+    ``workers`` > 1 threads), but at least one sample; and at least
+    ``workers`` blocks where the batch has that many samples."""
     budget = GPU_BLOCK_BYTES if backend.device_of(x) == "cuda" else CPU_BLOCK_BYTES
-    per_block = max(1, budget // max(1, cols_bytes_per_sample))
+    if workers > 1:
+        budget = CPU_THREAD_BLOCK_BYTES
     n = x.shape[0]
+    per_block = max(1, min(budget // max(1, cols_bytes_per_sample), -(-n // workers)))
     return [(s, min(s + per_block, n)) for s in range(0, n, per_block)]
 
 
@@ -63,13 +74,13 @@ class ShiftedWindows:
     cost page faults on every call.
     """
 
-    def __init__(self, x, kernel, padding):
+    def __init__(self, x, kernel, padding, workers: int = 1):
         (_, C, H, W), (kh, kw), (ph, pw) = x.shape, kernel, padding
         self.kernel, self.padding, self.in_hw = kernel, padding, (H, W)
         self.row_width = Wp = W + pw                            # one shared gap of pw zeros
-        self.out_hw = (H + 2 * ph - kh + 1, W + 2 * pw - kw + 1)
+        self.out_hw = self.output_size(x, kernel, padding)
         self.length = self.out_hw[0] * Wp                       # L = OH·Wp
-        self.blocks = sample_blocks(x, C * kh * kw * self.length * x.itemsize)
+        self.blocks = sample_blocks(x, C * kh * kw * self.length * x.itemsize, workers)
         self.largest = largest = self.blocks[0][1] - self.blocks[0][0]   # samples per block
         xp = backend.get_array_module(x)
         # Spare zero rows at the bottom: room for the wrap-around tail of the
@@ -79,6 +90,12 @@ class ShiftedWindows:
         self.padded = xp.zeros((largest, C, H + 2 * ph + spare_rows, Wp), dtype=x.dtype)
         self._columns = xp.empty(C * kh * kw * largest * self.length, dtype=x.dtype)
         self._window_order = None                               # in_window_order's scratch
+
+    @staticmethod
+    def output_size(x, kernel, padding):
+        """(OH, OW) of a stride-1 convolution of x."""
+        (H, W), (kh, kw), (ph, pw) = x.shape[2:], kernel, padding
+        return H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
 
     def columns(self, x_block):
         (kh, kw), (ph, pw), (H, _) = self.kernel, self.padding, self.in_hw
@@ -127,16 +144,38 @@ def shifted_pass(a, kernel, padding, kernels=None, bias=None, partner=None):
     columns' order. Returns (out, corr); a part whose argument is None is
     skipped and returned as None. corr is cols @ Pᵀ rather than P @ colsᵀ:
     the same products, in the shape OpenBLAS runs faster.
+
+    On a multi-core CPU each worker thread takes a share of the blocks, with
+    scratch memory and a corr of its own; the shares' corrs are added at the end.
     """
-    windows = ShiftedWindows(a, kernel, padding)
-    (OH, OW), Wp = windows.out_hw, windows.row_width
+    parts = threads.workers() if threads.applies(a) else 1
     xp = backend.get_array_module(a)
-    out = corr = None
+    out = None
     if kernels is not None:
+        (OH, OW) = ShiftedWindows.output_size(a, kernel, padding)
         out = xp.empty((a.shape[0], kernels.shape[0], OH, OW), dtype=a.dtype)
+    if parts == 1:
+        corr = _pass_blocks(ShiftedWindows(a, kernel, padding), None, a, kernels, bias, partner, out)
+        return out, corr
+    first = ShiftedWindows(a, kernel, padding, workers=parts)
+    shares = [first.blocks[s:e] for s, e in threads.split(len(first.blocks), parts)]
+    windows = [first] + [ShiftedWindows(a, kernel, padding, workers=parts) for _ in shares[1:]]
+    corrs = threads.run_parallel(                      # each thread its own scratch memory
+        [lambda w=w, share=share: _pass_blocks(w, share, a, kernels, bias, partner, out)
+         for w, share in zip(windows, shares)])
+    return out, (None if partner is None else sum(corrs[1:], corrs[0]))
+
+
+def _pass_blocks(windows, blocks, a, kernels, bias, partner, out):
+    """shifted_pass's work on ``blocks`` (all of them for None): writes their
+    samples of ``out`` and returns their part of corr."""
+    (OH, OW), Wp = windows.out_hw, windows.row_width
+    corr = None
     if partner is not None:
-        corr = xp.zeros((a.shape[1] * kernel[0] * kernel[1], partner.shape[1]), dtype=a.dtype)
-    for start, stop in windows.blocks:
+        xp = backend.get_array_module(a)
+        corr = xp.zeros((a.shape[1] * windows.kernel[0] * windows.kernel[1], partner.shape[1]),
+                        dtype=a.dtype)
+    for start, stop in windows.blocks if blocks is None else blocks:
         cols = windows.columns(a[start:stop])                  # (C·kh·kw, n·L)
         if kernels is not None:
             y_block = backend.matmul(kernels, cols)            # (D, n·L): one GEMM
@@ -146,7 +185,7 @@ def shifted_pass(a, kernel, padding, kernels=None, bias=None, partner=None):
             out[start:stop] = y_block[..., :OW].transpose(1, 0, 2, 3)   # drop the wrap-around
         if partner is not None:
             corr += backend.matmul(cols, windows.in_window_order(partner[start:stop]).T)
-    return out, corr
+    return corr
 
 
 def flipped_kernels(W):
