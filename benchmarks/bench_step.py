@@ -31,6 +31,13 @@ round's ratio compares two measurements taken one right after the other).
 The row ``minirect`` runs with minirect's fast paths (the default); the row
 ``reference`` runs the same step with ``MINIRECT_FAST_PATHS=0``, i.e. only
 the plain code of the teaching files (im2col + GEMM, SGD in array ops).
+
+The row ``dezero`` (the ``22`` net, CPU, when ``pip install dezero`` is
+present; otherwise skipped with a message) runs the same step in DeZero
+0.0.13, the from-scratch framework of *Deep Learning from Scratch 3*: its
+im2col conv, max pooling, MomentumSGD with a WeightDecay hook. DeZero does
+not import under NumPy 2 (it names ``np.int``, removed in NumPy 1.24);
+``import_dezero`` puts the old aliases back on numpy for this process only.
 """
 
 from __future__ import annotations
@@ -127,6 +134,107 @@ def build_torch(net, device):
     x = torch.randn(net["batch"], net["channels"], net["size"], net["size"], device=device)
     y = torch.randint(0, 10, (net["batch"],), device=device)
     return model, opt, x, y
+
+
+def import_dezero():
+    """DeZero, importable under NumPy 2: the aliases it uses (``np.int`` in a
+    default argument, evaluated at import) are set back on numpy first, to
+    the builtins they always meant. Nothing else of DeZero is changed."""
+    import numpy as np
+    for alias, meaning in (("int", int), ("float", float), ("bool", bool), ("object", object)):
+        if alias not in np.__dict__:
+            setattr(np, alias, meaning)
+    import dezero
+    return dezero
+
+
+def dezero_in_float32(dezero):
+    """Python floats in DeZero's arithmetic (``gy * (1/N)`` in its loss)
+    become 0-d arrays; NumPy 1 let a 0-d float64 array keep a float32
+    operand float32, NumPy 2 (NEP 50) makes the result float64, and every
+    gradient after it. So Python floats become float32 0-d arrays here."""
+    import numpy as np
+    as_array = dezero.core.as_array
+
+    def as_array_float32(x, array_module=np):
+        return array_module.array(x, dtype=np.float32) if isinstance(x, float) \
+            else as_array(x, array_module)
+
+    dezero.core.as_array = as_array_float32
+
+
+def build_dezero(net):
+    """(model, optimizer, x, y) of ``net`` in DeZero, the same layers and recipe.
+
+    float32 where DeZero allows: Python floats in its arithmetic become
+    float32 (``dezero_in_float32``); its initializers multiply float32 weights by a
+    NumPy float64 scalar (float64 under NumPy 2's rules), so the parameters
+    are cast back; labels are int16, because its loss subtracts a one-hot
+    array of the labels' dtype from the float32 softmax (int16 keeps it
+    float32, int64 would give float64).
+    """
+    import numpy as np
+    dezero = import_dezero()
+    import dezero.functions as F
+    import dezero.layers as L
+    dezero_in_float32(dezero)
+
+    np.random.seed(0)
+    plan, flat = layer_plan(net)
+
+    class Net(dezero.Model):
+        def __init__(self):
+            super().__init__()
+            self.convs = []
+            for i, item in enumerate(plan):
+                if item[0] == "conv":
+                    conv = L.Conv2d(item[2], 3, stride=1, pad=1, in_channels=item[1])
+                    setattr(self, f"conv{i}", conv)
+                    self.convs.append(conv)
+            self.fc1, self.fc2 = L.Linear(256, in_size=flat), L.Linear(256, in_size=256)
+            self.fc3 = L.Linear(10, in_size=256)
+
+        def forward(self, x):
+            convs = iter(self.convs)
+            for item in plan:
+                x = F.relu(next(convs)(x)) if item[0] == "conv" else F.pooling(x, 2, 2)
+            x = F.reshape(x, (x.shape[0], -1))
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    model = Net()
+    for p in model.params():
+        p.data = p.data.astype(np.float32)
+    opt = dezero.optimizers.MomentumSGD(lr=0.001, momentum=0.9).setup(model)
+    opt.add_hook(dezero.optimizers.WeightDecay(5e-4))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((net["batch"], net["channels"], net["size"], net["size"]),
+                           dtype=np.float32)
+    y = rng.integers(0, 10, net["batch"]).astype(np.int16)
+    return model, opt, x, y
+
+
+def run_dezero(net, steps, warmup):
+    import_dezero()
+    import dezero.functions as F
+
+    model, opt, x, y = build_dezero(net)
+    dtypes = set()
+
+    def step():
+        loss = F.softmax_cross_entropy(model(x), y)
+        model.cleargrads()
+        loss.backward()
+        opt.update()
+        dtypes.update(str(p.grad.data.dtype) for p in model.params())
+
+    result = _time(step, steps, warmup, "cpu")
+    result["dtypes"] = sorted(dtypes | {str(p.data.dtype) for p in model.params()})
+    return result
+
+
+def dezero_available():
+    import importlib.util
+    return importlib.util.find_spec("dezero") is not None
 
 
 def layer_inputs(spec, rng):
@@ -274,6 +382,8 @@ def child(args):
         torch.set_num_threads(args.threads)
         torch_true_float32()
         result = run_torch(net, args.device, args.steps, args.warmup)
+    elif args.framework == "dezero":
+        result = run_dezero(net, args.steps, args.warmup)
     else:       # "minirect", "reference" (fast paths off: see measure) or "graph"
         result = run_minirect(net, args.device, args.steps, args.warmup,
                               graph=args.framework == "graph")
@@ -333,7 +443,9 @@ def main():
                    help="also time minirect with its fast paths off (row 'reference', "
                         "MINIRECT_FAST_PATHS=0): the plain code of the teaching files")
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--child", choices=["minirect", "reference", "graph", "torch"],
+    p.add_argument("--no-dezero", action="store_true",
+                   help="skip the DeZero row (22-layer net, CPU; run when dezero is installed)")
+    p.add_argument("--child", choices=["minirect", "reference", "graph", "dezero", "torch"],
                    help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -354,6 +466,11 @@ def main():
             frameworks.append("reference")
         if args.graph and args.device == "cuda" and net in NETS:
             frameworks.append("graph")
+        if net == "22" and args.device == "cpu" and not args.no_dezero:
+            if dezero_available():
+                frameworks.append("dezero")
+            else:
+                print("  (no DeZero row: pip install dezero to add one)")
         if have_torch:
             frameworks.append("torch")
         rounds = {name: [] for name in frameworks}
