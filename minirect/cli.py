@@ -80,9 +80,16 @@ def _add_common(p):
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (default: refuse; see --resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--cuda-graph", action="store_true",
-                   help="with --device cuda: replay each training step from a recorded CUDA "
-                        "graph (the same arithmetic, far fewer kernel launches; docs/gpu.md)")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="replay each training step from a recorded CUDA graph (the same "
+                        "arithmetic, far fewer kernel launches; docs/gpu.md). Default: on with "
+                        "--device cuda, falling back to eager steps, with a line saying why, "
+                        "where a step cannot be recorded")
+
+
+def _cuda_graph(args) -> bool:
+    """--cuda-graph / --no-cuda-graph, or by default on for --device cuda."""
+    return args.device == "cuda" if args.cuda_graph is None else args.cuda_graph
 
 
 def _parser():
@@ -186,7 +193,7 @@ def cmd_reproduce(args) -> int:
         inits=tuple(args.inits) if args.inits else None,
         batch_size=args.batch_size, widths=widths, workers=args.workers,
         resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
-        download=args.download, cuda_graph=args.cuda_graph or None, scheduler=args.scheduler)
+        download=args.download, cuda_graph=_cuda_graph(args), scheduler=args.scheduler)
     print(convergence.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json "
@@ -204,7 +211,7 @@ def cmd_sweep(args) -> int:
               overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
               device=args.device if args.device != "cpu" else None,
               seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
-              data_root=args.data_root, download=args.download, cuda_graph=args.cuda_graph or None)
+              data_root=args.data_root, download=args.download, cuda_graph=_cuda_graph(args))
     print((open(os.path.join(out, "sweep.txt")).read()))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "sweep.png, sweep.txt, sweep.csv, sweep.json (each run's checkpoint under runs/)")
@@ -258,7 +265,7 @@ def _train(args, dataset, out) -> int:
     print(f"training {args.model} ({model.spec.depth} layers) on {dataset} ({n} images) "
           f"with {args.init} init, {args.activation}, on {args.device}")
     history = fit(model, train, opt, args.epochs, val_loader=val, out_dir=out,
-                  resume=args.resume, progress=not args.quiet, cuda_graph=args.cuda_graph)
+                  resume=args.resume, progress=not args.quiet, cuda_graph=_cuda_graph(args))
     last = history.epochs[-1]
     print(f"final validation error {last['val_error']:.4f} after {last['epoch']} epochs "
           f"({last['time']:.0f}s). Results in {os.path.abspath(out)}: history.csv, "

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import backend, files
+from .accel.captured_step import use_graphs
 from .autograd import no_grad
 from .functional import softmax_cross_entropy
 from .graphs import CapturedStep
@@ -268,7 +269,7 @@ def _record(pending, epoch, steps, history, optimizer, totals, log_every):
 def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=None,
         out_dir=None, resume: bool = False, loss_fn=softmax_cross_entropy, progress: bool = True,
         log_every: int = 1, on_epoch_end=None, eval_every: int = 0,
-        cuda_graph: bool = False) -> History:
+        cuda_graph: bool | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its ``History``.
 
     ``eval_every`` > 0 also evaluates on ``val_loader`` every that many
@@ -281,9 +282,11 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     written after every epoch; ``resume=True`` continues from that checkpoint.
     ``on_epoch_end(epoch, row)`` is called after each epoch (e.g. diagnostics).
 
-    ``cuda_graph=True`` replays each training step from a recorded CUDA graph
-    on a GPU (``minirect.graphs``: the same arithmetic with far fewer kernel
-    launches); it changes nothing on the CPU.
+    ``cuda_graph`` replays each training step from a recorded CUDA graph on a
+    GPU (``minirect.graphs``: the same arithmetic with far fewer kernel
+    launches). None (the default) turns it on for a model on the GPU; a step
+    that cannot be recorded then runs eagerly, with one line saying why. It
+    changes nothing on the CPU.
     """
     if eval_every and val_loader is None:
         raise ValueError("fit: eval_every needs a val_loader")
@@ -307,8 +310,11 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
                                *evaluate(model, val_loader, loss_fn))
 
     step = training_step(model, optimizer, loss_fn)
-    if cuda_graph:
-        step = CapturedStep(step, model, optimizer)
+    record, why_not = use_graphs(cuda_graph, model)       # None: on for a model on the GPU
+    if why_not:
+        print(why_not)
+    if record:
+        step = CapturedStep(step, model, optimizer, fallback=True)
     for epoch in range(first_epoch, epochs + 1):
         train_loss, train_error, seconds = train_one_epoch(
             model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,

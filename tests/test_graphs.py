@@ -5,6 +5,8 @@ to cuBLAS, and that a ``CapturedStep`` on the CPU is the plain step. The
 ``gpu`` tests check that a replayed step computes what the eager one does.
 """
 
+import types
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,76 @@ def test_fit_with_cuda_graph_on_the_cpu_changes_nothing():
         loader = DataLoader(x, y, batch_size=16, shuffle=True, seed=0)   # 16, 16, 8
         histories.append(fit(model, loader, opt, 2, progress=False, cuda_graph=graph))
     assert histories[0].iterations == histories[1].iterations
+
+
+def test_fit_by_default_records_nothing_on_the_cpu(monkeypatch, capsys):
+    """cuda_graph=None ("auto") on the CPU: no CapturedStep at all, no message."""
+    from minirect import train
+    made = []
+    monkeypatch.setattr(train, "CapturedStep", lambda *a, **k: made.append(1) or CapturedStep(*a, **k))
+    x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    model = _net()
+    fit(model, DataLoader(x, np.arange(16) % 3, batch_size=8), optim.SGD(model.parameters(), lr=0.1),
+        1, progress=False)
+    assert made == [] and "CUDA graph" not in capsys.readouterr().out
+
+
+def test_the_auto_choice_picks_graphs_for_a_model_on_the_gpu(monkeypatch):
+    from minirect.accel import captured_step
+    model = _net()
+    assert captured_step.use_graphs(None, model) == (False, "")            # on the CPU
+    monkeypatch.setattr(captured_step, "backend", types.SimpleNamespace(device_of=lambda a: "cuda"))
+    assert captured_step.use_graphs(None, model) == (True, "")
+    assert captured_step.use_graphs(False, model) == (False, "")           # asked: obeyed
+    with mr.fast_paths(False):
+        use, why = captured_step.use_graphs(None, model)
+    assert not use and "fast_paths" in why
+
+
+@pytest.mark.parametrize("flags, device, expected", [
+    ([], "cpu", False), ([], "cuda", True), (["--no-cuda-graph"], "cuda", False),
+    (["--cuda-graph"], "cuda", True), (["--cuda-graph"], "cpu", True)])
+def test_the_command_line_turns_graphs_on_for_cuda_by_default(flags, device, expected):
+    from minirect import cli
+    args = cli._parser().parse_args(["reproduce", "fig3", "--device", device, *flags])
+    assert cli._cuda_graph(args) is expected
+
+
+class _RecorderThatFails:
+    """A GraphRecorder stand-in for the CPU: runs work, cannot record."""
+
+    def run(self, fn, *args):
+        return fn(*args)
+
+    def record(self, fn, *args):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_a_step_that_cannot_be_recorded_runs_eagerly_saying_why_once(monkeypatch, capsys, fallback):
+    from minirect.accel import captured_step
+    # captured_step's own view of the backend: every batch looks like a GPU batch
+    monkeypatch.setattr(captured_step, "backend", types.SimpleNamespace(is_cupy_array=lambda a: True))
+    monkeypatch.setattr(captured_step, "GraphRecorder", _RecorderThatFails)
+    monkeypatch.setattr(CapturedStep, "_state_key", lambda self, x, y: ((x.shape,),))
+    batches = [(mr.tensor(x), mr.tensor(y)) for x, y in _batches(5)]
+    mr.seed(0)
+    model = _net()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = CapturedStep(training_step(model, opt), model, opt, fallback=fallback)
+    if not fallback:
+        step(*batches[0]), step(*batches[1])                   # warm-up runs eagerly
+        with pytest.raises(RuntimeError, match="capturing"):
+            step(*batches[2])
+        return
+    losses = [float(step(x, y)[0]) for x, y in batches]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "CUDA graph" in line]
+    assert len(lines) == 1 and "capturing" in lines[0] and "eagerly" in lines[0]
+    mr.seed(0)
+    model = _net()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    plain = training_step(model, opt)
+    assert losses == [float(plain(x, y)[0]) for x, y in batches]   # no batch lost or repeated
 
 
 # --------------------------------------------------------------------------- GPU

@@ -52,14 +52,18 @@ class CapturedStep:
 
     On the CPU there is nothing to record, and with ``minirect.fast_paths(False)``
     nothing is recorded either: ``CapturedStep`` then runs the step normally, so
-    code that uses it runs unchanged everywhere.
+    code that uses it runs unchanged everywhere. With ``fallback=True`` (as
+    ``fit`` uses it) a step that fails to record is reported in one line and
+    run eagerly from then on, instead of raising.
     """
 
-    def __init__(self, step_fn, model, optimizer, warmup: int = 2):
+    def __init__(self, step_fn, model, optimizer, warmup: int = 2, fallback: bool = False):
         if warmup < 1:      # the first step creates state (momentum buffers) a recording cannot
             raise ValueError(f"CapturedStep needs warmup >= 1, got {warmup}")
         self.step_fn, self.model, self.optimizer = step_fn, model, optimizer
         self.warmup = warmup
+        self.fallback = fallback    # a step that cannot be recorded: say why once, run eagerly
+        self.eager_only = False
         self.recorder = None        # created on the first CuPy batch
         self.recordings = 0         # how many graphs were recorded (tests, benchmarks)
         self._forget()
@@ -69,7 +73,7 @@ class CapturedStep:
         self._inputs = self._outputs = self._grads = None
 
     def __call__(self, x: Tensor, y: Tensor):
-        if not backend.is_cupy_array(x.data) or not enabled():
+        if self.eager_only or not backend.is_cupy_array(x.data) or not enabled():
             return self.step_fn(x, y)                   # nothing to record: the plain step
         if self.recorder is None:
             self.recorder = GraphRecorder()
@@ -83,7 +87,16 @@ class CapturedStep:
             self._warm += 1
             return self.recorder.run(self.step_fn, x, y)
         if self._graph is None:
-            self._record(x, y)
+            try:
+                self._record(x, y)
+            except Exception as error:
+                if not self.fallback:
+                    raise
+                print(f"CUDA graph: this training step cannot be recorded ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''}); it runs eagerly")
+                self.eager_only = True
+                self._forget()
+                return self.step_fn(x, y)
         self._inputs[0].data[...] = x.data
         self._inputs[1].data[...] = y.data
         self.recorder.replay(self._graph)
@@ -114,3 +127,20 @@ class CapturedStep:
         addresses = tuple(a.data.ptr for a in arrays)
         batch = (x.shape, x.dtype, y.shape, y.dtype)
         return batch, groups, self.model.training, addresses, gpu_random.state_key()
+
+
+def use_graphs(cuda_graph, model) -> tuple[bool, str]:
+    """``fit``'s choice: (record the training step?, why not, if worth saying).
+
+    ``cuda_graph`` True or False is obeyed; None means "auto": on where it
+    pays, i.e. for a model on the GPU with the fast paths on. On the CPU
+    there is nothing to record and nothing to say.
+    """
+    if cuda_graph is not None:
+        return bool(cuda_graph), ""
+    on_gpu = any(backend.device_of(p.data) == "cuda" for p in model.parameters())
+    if not on_gpu:
+        return False, ""
+    if not enabled():
+        return False, "CUDA graph: off, because minirect.fast_paths is off; the steps run eagerly"
+    return True, ""
