@@ -145,10 +145,11 @@ def test_fit_by_default_records_nothing_on_the_cpu(monkeypatch, capsys):
 def test_the_auto_choice_picks_graphs_for_a_model_on_the_gpu(monkeypatch):
     from minirect.accel import captured_step
     model = _net()
-    assert captured_step.use_graphs(None, model) == (False, "")            # on the CPU
-    monkeypatch.setattr(captured_step, "backend", types.SimpleNamespace(device_of=lambda a: "cuda"))
-    assert captured_step.use_graphs(None, model) == (True, "")
-    assert captured_step.use_graphs(False, model) == (False, "")           # asked: obeyed
+    with mr.fast_paths(True):
+        assert captured_step.use_graphs(None, model) == (False, "")        # on the CPU
+        monkeypatch.setattr(captured_step, "backend", types.SimpleNamespace(device_of=lambda a: "cuda"))
+        assert captured_step.use_graphs(None, model) == (True, "")
+        assert captured_step.use_graphs(False, model) == (False, "")       # asked: obeyed
     with mr.fast_paths(False):
         use, why = captured_step.use_graphs(None, model)
     assert not use and "fast_paths" in why
@@ -175,6 +176,11 @@ class _RecorderThatFails:
 
 @pytest.mark.parametrize("fallback", [True, False])
 def test_a_step_that_cannot_be_recorded_runs_eagerly_saying_why_once(monkeypatch, capsys, fallback):
+    with mr.fast_paths(True):          # with them off nothing is recorded at all
+        _fail_to_record(monkeypatch, capsys, fallback)
+
+
+def _fail_to_record(monkeypatch, capsys, fallback):
     from minirect.accel import captured_step
     # captured_step's own view of the backend: every batch looks like a GPU batch
     monkeypatch.setattr(captured_step, "backend", types.SimpleNamespace(is_cupy_array=lambda a: True))

@@ -41,8 +41,7 @@ def _openblas():
     """(get_num_threads, set_num_threads) of the OpenBLAS NumPy loaded, or ()."""
     global _blas
     if _blas is None:
-        _blas = ()
-        import numpy  # noqa: F401  (NumPy loads its BLAS on import)
+        _blas = ()          # NumPy (imported by backend) has loaded its BLAS by now
         for path in _loaded_libraries("openblas"):
             lib = ctypes.CDLL(path)
             for get_name, set_name in _SYMBOLS:
