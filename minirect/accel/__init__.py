@@ -7,6 +7,7 @@ is reached from there through one named dispatch line, and is proven equal
 to the reference by tests/test_accel.py.
 
     shifted_windows.py   stride-1 conv2d without im2col's tap copies   (functional.conv.Conv2d)
+    threads.py           shifted-window blocks shared among CPU cores  (used by shifted_windows)
     fused_sgd.py         SGD's update as one GPU kernel                 (optim.SGD)
     gpu_random.py        dropout's random numbers drawn in GPU memory   (functional.layers.Dropout)
     cublas.py            cuBLAS called directly, for recorded GEMMs     (backend.matmul)
