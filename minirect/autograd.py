@@ -95,19 +95,13 @@ class Tensor:
     @property
     def is_leaf(self) -> bool: return self.creator is None
 
-    def __len__(self):
-        return len(self.data)
+    def __len__(self): return len(self.data)
 
     def __repr__(self):
         body = backend.to_numpy(self.data).__repr__().replace("array(", "tensor(", 1)
-        extras = []
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self.requires_grad:
-            extras.append("requires_grad=True")
-        if extras:
-            body = body[:-1] + ", " + ", ".join(extras) + ")"
-        return body
+        extras = [f"device='{self.device}'"] * (self.device != "cpu")
+        extras += ["requires_grad=True"] * self.requires_grad
+        return body[:-1] + ", " + ", ".join(extras) + ")" if extras else body
 
     # --- host copies (the only implicit-looking ones are explicit calls) --
     def numpy(self):
@@ -162,11 +156,8 @@ class Tensor:
         """
         if grad is None:
             if self.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a scalar output, got shape "
-                    f"{self.shape}; reduce it first (e.g. .sum() or .mean()) or pass "
-                    "grad= an array of the same shape"
-                )
+                raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape "
+                                   f"{self.shape}; reduce it first (.sum(), .mean()) or pass grad=")
             grad = self.xp.ones_like(self.data)
         else:
             grad = backend.unwrap(grad)

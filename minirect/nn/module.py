@@ -82,18 +82,14 @@ class Module:
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
-        for _, m in self.named_modules():
-            yield m
+    def modules(self): return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = ""):
         for module_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
                 yield (f"{module_name}.{name}" if module_name else name), p
 
-    def parameters(self):
-        for _, p in self.named_parameters():
-            yield p
+    def parameters(self): return (p for _, p in self.named_parameters())
 
     def zero_grad(self) -> None:
         for p in self.parameters():
@@ -182,5 +178,4 @@ def save_arrays(path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_arrays(path) -> dict:
-    return files.load_npz(path)
+def load_arrays(path) -> dict: return files.load_npz(path)
