@@ -183,7 +183,6 @@ def _check_choices(parser, args) -> None:
 def cmd_reproduce(args) -> int:
     from .experiments import convergence
     out = args.out or os.path.join("runs", args.figure)
-    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
     widths = tuple(args.width) if args.width else None
     start = time.perf_counter()
     result = convergence.run(
@@ -204,15 +203,14 @@ def cmd_reproduce(args) -> int:
 def cmd_sweep(args) -> int:
     from .experiments import sweep
     out = args.out or os.path.join("runs", "sweep-depth")
-    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
     start = time.perf_counter()
-    sweep.run(out, depths=tuple(args.depths or sweep.DEPTHS), progress=not args.quiet,
-              workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-              overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
-              device=args.device if args.device != "cpu" else None,
-              seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
-              data_root=args.data_root, download=args.download, cuda_graph=_cuda_graph(args))
-    print((open(os.path.join(out, "sweep.txt")).read()))
+    result = sweep.run(out, depths=tuple(args.depths or sweep.DEPTHS), progress=not args.quiet,
+                       workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                       overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
+                       device=args.device if args.device != "cpu" else None,
+                       seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
+                       data_root=args.data_root, download=args.download, cuda_graph=_cuda_graph(args))
+    print(sweep.table_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "sweep.png, sweep.txt, sweep.csv, sweep.json (each run's checkpoint under runs/)")
     return 0
@@ -221,20 +219,9 @@ def cmd_sweep(args) -> int:
 def cmd_train(args) -> int:
     dataset = args.dataset or "digits"
     out = args.out or os.path.join("runs", f"train-{args.model}-{dataset}-{args.init}")
-    runs.check_target(out, args.resume, args.overwrite)      # before any data is loaded
-    with runs.claim(out):
-        if args.overwrite:
-            runs.clear(out)
-        config = {k: v for k, v in vars(args).items() if k not in TRAIN_COMMAND_ONLY}
-        saved = runs.read_config(out) if args.resume else None
-        changed = runs.differences(saved, config, may_change=TRAIN_RESUMABLE) if saved else []
-        if changed:
-            raise runs.RunFolderError(
-                f"--resume: the options differ from the run saved in {out} (config.json): "
-                + "; ".join(changed) + ". Resume with the saved options, or start a new run "
-                "(another --out, or --overwrite)")
-        runs.write_config(out, config)
-        return _train(args, dataset, out)
+    config = {k: v for k, v in vars(args).items() if k not in TRAIN_COMMAND_ONLY}
+    with runs.open_run(out, config, args.resume, args.overwrite, may_change=TRAIN_RESUMABLE):
+        return _train(args, dataset, out)       # (open_run checks the folder before any data loads)
 
 
 # Options of `minirect train` that only steer this invocation (not written to config.json),

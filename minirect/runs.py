@@ -12,9 +12,12 @@ keep what is in it:
   a message naming the first. A lock whose process is gone (a crash,
   ``kill -9``) is stale and is taken over, so it never stays stuck.
 * **A resumed run keeps its options.** ``differences(saved, requested)``
-  lists the options that differ from ``config.json``; the caller refuses
-  them instead of ignoring some (a checkpoint restores the saved learning
-  rate, for one) or mixing two runs in one history.
+  lists the options that differ from ``config.json``; they are refused
+  instead of ignoring some (a checkpoint restores the saved learning rate,
+  for one) or mixing two runs in one history.
+
+``open_run(folder, config, resume, overwrite, may_change)`` applies all three
+around a run: ``train``, ``reproduce`` and ``sweep`` each start with it.
 """
 
 from __future__ import annotations
@@ -81,6 +84,26 @@ def clear(folder) -> None:
             os.remove(os.path.join(folder, name))
     for name in RUN_DIRS:
         shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_run(folder, config: dict, resume: bool, overwrite: bool, may_change=()):
+    """Hold ``folder`` for one run with options ``config``: refuse to replace a run by
+    accident, lock out a second writer, refuse a resume with other options (those in
+    ``may_change`` excepted), then write ``config.json``."""
+    check_target(folder, resume, overwrite)
+    with claim(folder):
+        if overwrite:
+            clear(folder)
+        saved = read_config(folder) if resume else None
+        changed = differences(saved, config, may_change) if saved else []
+        if changed:
+            raise RunFolderError(
+                f"--resume: the options differ from the run saved in {folder} (config.json): "
+                + "; ".join(changed) + ". Resume with the saved options, or start a new run "
+                "(another --out, or --overwrite)")
+        write_config(folder, config)
+        yield
 
 
 def differences(saved: dict, requested: dict, may_change=()) -> list[str]:

@@ -185,29 +185,13 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
     it, with the same options: see ``RESUMABLE``) or ``overwrite`` (replace it).
     """
     config = config or make_config(figure, **options)
-    runs.check_target(out_dir, resume, overwrite)
-    with runs.claim(out_dir):            # one writer per folder
-        if overwrite:
-            runs.clear(out_dir)
-        if resume:
-            _check_resume(out_dir, config)
-        runs.write_config(out_dir, asdict(config))
+    with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=RESUMABLE):
         return _run_all(figure, out_dir, progress, config, workers, resume, scheduler)
 
 
 # Options that may change when a run is resumed: more epochs or seeds, another
 # device or data location. Any other change would mix two experiments in one history.
 RESUMABLE = ("epochs", "seeds", "device", "data_root", "download", "cuda_graph")
-
-
-def _check_resume(out_dir, config) -> None:
-    saved = runs.read_config(out_dir)
-    changed = runs.differences(saved, asdict(config), may_change=RESUMABLE) if saved else []
-    if changed:
-        raise runs.RunFolderError(
-            f"--resume: the options differ from the run saved in {out_dir} (config.json): "
-            + "; ".join(changed) + ". Resume with the saved options, or start a new run "
-            "(another --out, or --overwrite)")
 
 
 def _run_all(figure, out_dir, progress, config, workers, resume, scheduler=None):
@@ -235,14 +219,14 @@ def train_run(config, init, seed, folder, resume, progress=False, report=None):
     (kept for the next run of this process) and trains with checkpoints in ``folder``."""
     on_epoch_end = None if report is None else (
         lambda epoch, row: report(f"{init} seed {seed}", epoch, row))
-    return run_one(config, init, seed, _cached_data(config), out_dir=folder, progress=progress,
+    return run_one(config, init, seed, cached_data(config), out_dir=folder, progress=progress,
                    on_epoch_end=on_epoch_end, resume=resume)
 
 
 _data_cache = {}
 
 
-def _cached_data(config):
+def cached_data(config):
     """``load_data(config)``, reused while the data options stay the same (the runs of an
     experiment share their loaders; each run resets the shuffle to its seed)."""
     key = (config.dataset, config.data_root, config.download, config.train_limit,

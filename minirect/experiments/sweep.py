@@ -62,19 +62,7 @@ def run(out_dir: str = "runs/sweep-depth", depths=DEPTHS, progress: bool = True,
         raise ValueError(f"depths must be at least 5 (conv1, one stage conv, three fc layers), "
                          f"got {min(depths)}")
     saved = {"depths": list(depths), **asdict(config)}
-    runs.check_target(out_dir, resume, overwrite)
-    with runs.claim(out_dir):
-        if overwrite:
-            runs.clear(out_dir)
-        if resume:
-            previous = runs.read_config(out_dir)
-            changed = runs.differences(previous, saved, may_change=RESUMABLE) if previous else []
-            if changed:
-                raise runs.RunFolderError(
-                    f"--resume: the options differ from the sweep saved in {out_dir}: "
-                    + "; ".join(changed) + ". Resume with the saved options, or start a new "
-                    "sweep (another --out, or --overwrite)")
-        runs.write_config(out_dir, saved)
+    with runs.open_run(out_dir, saved, resume, overwrite, may_change=RESUMABLE):
         jobs = [(replace(config, depth=depth), init, seed, run_folder(out_dir, depth, init, seed),
                  resume) for depth in depths for seed in config.seeds for init in INITS]
         if progress:
@@ -96,7 +84,7 @@ def run_folder(out_dir, depth, init, seed) -> str:
 def sweep_run(config, init, seed, folder, resume, progress=False, report=None) -> dict:
     """One run of the sweep (an executor's task): the measurements the sweep keeps."""
     run = convergence.train_run(config, init, seed, folder, resume, progress, report)
-    batches = len(convergence._cached_data(config)[0])
+    batches = len(convergence.cached_data(config)[0])
     chance = 1.0 - 1.0 / run["classes"]
     curve = convergence.validation_curve(run)
     below = convergence.first_epoch_below(curve, 0.5 * chance)
