@@ -107,9 +107,14 @@ def open_run(folder, config: dict, resume: bool, overwrite: bool, may_change=())
 
 
 def differences(saved: dict, requested: dict, may_change=()) -> list[str]:
-    """The options (keys) whose values differ, as lines 'key: saved X, now Y'."""
+    """The options (keys) whose values differ, as lines 'key: saved X, now Y'.
+
+    Only options both sides name are compared: one the saved run does not
+    record was added to minirect after it ran, with a default that keeps the
+    old behaviour (``inits``, say), and is no reason to refuse a resume.
+    """
     lines = []
-    for key in sorted(set(saved) | set(requested)):
+    for key in sorted(set(saved) & set(requested)):
         if key in may_change:
             continue
         old, new = _plain(saved.get(key)), _plain(requested.get(key))

@@ -422,3 +422,10 @@ if __name__ == "__main__":          # rewrite the table in docs/reliability.md
         os.chdir(folder)
         PAGE.write_text(text.replace(current, table(folder)), encoding="utf-8")
     print(f"wrote the table of {len(CASES)} cases into {PAGE}")
+
+
+def test_resume_ignores_options_the_saved_run_did_not_record():
+    """A run saved before an option existed resumes; a recorded option that differs does not."""
+    saved = {"lr": 0.001, "epochs": 2}
+    assert runs.differences(saved, {"lr": 0.001, "epochs": 4, "inits": ["msra"]}, ("epochs",)) == []
+    assert runs.differences(saved, {"lr": 0.01, "epochs": 2}) == ["lr: 0.001 in the saved run, 0.01 now"]
