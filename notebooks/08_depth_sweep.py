@@ -32,7 +32,7 @@
 # against depth, how long each takes to bring the validation error below half of chance, the
 # final error, and the measured gradient ratio at initialization beside $2^{-(L-1)/2}$.
 #
-# The same sweep runs from the command line: `minirect sweep depth` (about 10 minutes on two
+# The same sweep runs from the command line: `minirect sweep depth` (about 25 minutes on two
 # cores; `--scheduler tcp://HOST:PORT` spreads it over a Dask cluster, see docs/cluster.md).
 
 # %% tags=["parameters"]
@@ -91,12 +91,12 @@ for depth in depths:
 # ## Run it
 #
 # Each run keeps a checkpoint after every epoch in `out_dir/runs/`. If the folder already
-# holds the sweep (from `minirect sweep depth --out runs/sweep-depth`, or an earlier execution
-# of this notebook) it is resumed: finished runs are only re-evaluated, which takes seconds.
+# holds the sweep, whole or interrupted (from `minirect sweep depth --out runs/sweep-depth`, or
+# an earlier execution of this notebook), it is resumed: finished runs are only re-evaluated,
+# which takes seconds.
 
 # %%
-result = sweep.run(out_dir, depths=depths, config=config, progress=False,
-                   resume=os.path.exists(os.path.join(out_dir, "sweep.json")))
+result = sweep.run(out_dir, depths=depths, config=config, progress=False, resume=True)
 print(sweep.table_text(result))
 
 # %% [markdown]
