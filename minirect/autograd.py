@@ -121,8 +121,7 @@ class Tensor:
         """Return this tensor on 'cpu' or 'cuda' (itself if already there)."""
         if backend._check_device(device) == self.device:
             return self
-        out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
-        return out
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
 
     def cpu(self) -> Tensor: return self.to("cpu")
     def cuda(self) -> Tensor: return self.to("cuda")
@@ -221,23 +220,22 @@ class Tensor:
     def sigmoid(self): return F.sigmoid(self)
     def relu(self): return F.relu(self)
 
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return F.reshape(self, shape)
+    def reshape(self, *shape): return F.reshape(self, _one_tuple(shape))
 
     def flatten(self, start_dim: int = 1): return F.reshape(self, self.shape[:start_dim] + (-1,))
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return F.transpose(self, axes or None)
+    def transpose(self, *axes): return F.transpose(self, _one_tuple(axes) or None)
 
     @property
     def T(self): return F.transpose(self, None)
 
     def broadcast_to(self, shape): return F.broadcast_to(self, shape)
     def sum_to(self, shape): return F.sum_to(self, shape)
+
+
+def _one_tuple(args) -> tuple:
+    """x.reshape(2, 3) and x.reshape((2, 3)) mean the same: (2, 3)."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
 def _topological_order(last_fn):

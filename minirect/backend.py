@@ -167,17 +167,12 @@ def module_for(device: str | None = None):
 def to_device(array, device: str):
     """Copy an array to 'cpu' (NumPy) or 'cuda' (CuPy); no copy if already there."""
     device = _check_device(device)
-    if device == "cuda":
-        cp = _require_cuda()
-        return cp.asarray(array)
-    return to_numpy(array)
+    return _require_cuda().asarray(array) if device == "cuda" else to_numpy(array)
 
 
 def to_numpy(array):
     """A NumPy array with the same values (a host copy for CuPy arrays)."""
-    if is_cupy_array(array):
-        return array.get()
-    return numpy.asarray(array)
+    return array.get() if is_cupy_array(array) else numpy.asarray(array)
 
 
 def asarray(value, dtype=None, device: str | None = None):

@@ -35,9 +35,7 @@ def calculate_fans(shape) -> tuple[int, int]:
     shape = tuple(shape)
     if len(shape) < 2:
         raise ValueError(f"fans need a weight with at least 2 dimensions, got shape {shape}")
-    receptive = 1
-    for k in shape[2:]:
-        receptive *= k
+    receptive = math.prod(shape[2:])          # kh·kw for a conv kernel, 1 for a linear layer
     return shape[1] * receptive, shape[0] * receptive
 
 

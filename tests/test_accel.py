@@ -266,9 +266,6 @@ def code_lines(source: str) -> int:
     return len(lines - docstring_lines)
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: 1,518 code lines, 18 over the budget "
-                   "(1,896 before the move to minirect/accel/; the input checks and F.softmax/mse_loss "
-                   "came in since)")
 def test_the_teaching_core_is_within_its_budget():
     counts = {path: code_lines((ROOT / path).read_text()) for path in CORE}
     total = sum(counts.values())

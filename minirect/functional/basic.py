@@ -127,10 +127,8 @@ class Pow(_Binary):
     def backward(self, gy):
         a, b, y = self.saved
         ga = sum_to_shape(gy * b * a ** (b - 1), a.shape)
-        gb = None
-        if self.inputs[1].requires_grad:
-            gb = sum_to_shape(gy * y * self.xp.log(a), b.shape)
-        return ga, gb
+        need_b = self.inputs[1].requires_grad          # log(a) is nan for a < 0: only when asked
+        return ga, sum_to_shape(gy * y * self.xp.log(a), b.shape) if need_b else None
 
 
 class Neg(Function):
@@ -250,18 +248,18 @@ class Sum(Function):
         return self.xp.broadcast_to(g, self.in_shape).copy()
 
 
-class Mean(Function):
-    """y = (1/N) Σ_{axes} x  (N = number of summed elements).   dE/dx = gy / N."""
+class Mean(Sum):
+    """y = (1/N) Σ_{axes} x  (N = number of summed elements).   dE/dx = gy / N.
+
+    A sum divided by N, so its gradient is Sum's, divided by N.
+    """
 
     def forward(self, x):
-        self.in_shape = x.shape
-        self.axes = _normalize_axis(self.axis, x.ndim)
+        total = super().forward(x)
         self.count = math.prod(x.shape[a] for a in self.axes)
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+        return total / total.dtype.type(self.count)
 
-    def backward(self, gy):
-        g = _expand_reduced(gy, self.in_shape, self.axes) / gy.dtype.type(self.count)
-        return self.xp.broadcast_to(g, self.in_shape).copy()
+    def backward(self, gy): return super().backward(gy / gy.dtype.type(self.count))
 
 
 class Max(Function):
@@ -425,11 +423,9 @@ class MatMul(Function):
         a, b = self.saved
         a2 = a[None, :] if a.ndim == 1 else a          # row vector
         b2 = b[:, None] if b.ndim == 1 else b          # column vector
-        g2 = gy
-        if b.ndim == 1:
-            g2 = g2[..., None]                        # (..., m) -> (..., m, 1)
-        if a.ndim == 1:
-            g2 = self.xp.expand_dims(g2, -2)           # (..., n) -> (..., 1, n)
+        # gy with the vector axes put back: (..., m, n) for a2 (..., m, k) @ b2 (..., k, n)
+        batch = backend.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g2 = gy.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         ga = backend.matmul(g2, self.xp.swapaxes(b2, -1, -2))
         gb = backend.matmul(self.xp.swapaxes(a2, -1, -2), g2)
         ga = sum_to_shape(ga, a2.shape).reshape(a.shape)

@@ -71,11 +71,13 @@ def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None
                          "one sample (check the data loader or the slice that made the batch)")
 
 
-def _window_geometry(op, in_hw, kernel, stride, padding):
-    """Check a sliding-window setup and return the output size (OH, OW).
+def _window_geometry(op, in_hw, kernel_size, stride, padding):
+    """Check a sliding-window setup; return (kernel, stride, padding) as pairs and (OH, OW).
 
     OH = (H + 2·ph - kh) // sh + 1: the number of window positions that fit.
     """
+    kernel = _pair(kernel_size, "kernel_size", op)
+    stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     if sh < 1 or sw < 1:
         raise ValueError(f"{op}: stride must be >= 1, got {stride}")
@@ -88,7 +90,7 @@ def _window_geometry(op, in_hw, kernel, stride, padding):
         raise ValueError(
             f"{op}: kernel {kh}x{kw} is larger than the padded input "
             f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph}x{pw})")
-    return (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    return (kernel, stride, padding), ((H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
 
 
 def _pad(x, ph: int, pw: int, value=0):
@@ -125,11 +127,9 @@ def im2col(x, kernel_size, stride=1, padding=0):
     """
     x = backend.unwrap(x)
     _check_4d(x, "im2col")
-    kernel = _pair(kernel_size, "kernel_size", "im2col")
-    stride = _pair(stride, "stride", "im2col")
-    padding = _pair(padding, "padding", "im2col")
     N, C, H, W = x.shape
-    OH, OW = _window_geometry("im2col", (H, W), kernel, stride, padding)
+    (kernel, stride, padding), (OH, OW) = _window_geometry("im2col", (H, W), kernel_size, stride,
+                                                           padding)
     kh, kw = kernel
     xpad = _pad(x, *padding)
     xp = backend.get_array_module(x)
@@ -150,12 +150,10 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     of im2col. Same offset loop as im2col, with ``+=``.
     """
     cols = backend.unwrap(cols)
-    kernel = _pair(kernel_size, "kernel_size", "col2im")
-    stride = _pair(stride, "stride", "col2im")
-    padding = _pair(padding, "padding", "col2im")
     N, C, H, W = x_shape
+    (kernel, stride, padding), (OH, OW) = _window_geometry("col2im", (H, W), kernel_size, stride,
+                                                           padding)
     (kh, kw), (ph, pw) = kernel, padding
-    OH, OW = _window_geometry("col2im", (H, W), kernel, stride, padding)
     xp = backend.get_array_module(cols)
     cols = cols.reshape(C, kh, kw, N, OH, OW)
     # Accumulate in (C, N, ...) order, the order of the columns, so that the
@@ -230,10 +228,8 @@ class Conv2d(Function):
         if b is not None and tuple(b.shape) != (W.shape[0],):
             raise ValueError(f"conv2d: bias must have shape ({W.shape[0]},) to match W "
                              f"{tuple(W.shape)}, got {tuple(b.shape)}")
-        self.stride = _pair(self.stride, "stride", "conv2d")
-        self.padding = _pair(self.padding, "padding", "conv2d")
-        self.out_hw = _window_geometry("conv2d", x.shape[2:], W.shape[2:], self.stride,
-                                       self.padding)
+        (_, self.stride, self.padding), self.out_hw = _window_geometry(
+            "conv2d", x.shape[2:], W.shape[2:], self.stride, self.padding)
         self.fast = accel.enabled() and shifted_windows.applies(W.shape[2:], self.stride,
                                                                 self.padding)
 
@@ -256,14 +252,13 @@ def conv2d(x, W, b=None, stride=1, padding=0):
 def _pool_setup(fn, x, op):
     """Normalize a pooling Function's arguments; return padding and output size."""
     _check_4d(x, op)
-    fn.kernel = _pair(fn.kernel_size, "kernel_size", op)
-    fn.stride = fn.kernel if fn.stride is None else _pair(fn.stride, "stride", op)
-    fn.padding = _pair(fn.padding, "padding", op)
+    stride = fn.kernel_size if fn.stride is None else fn.stride     # default: windows tile the map
+    (fn.kernel, fn.stride, fn.padding), fn.out_hw = _window_geometry(
+        op, x.shape[2:], fn.kernel_size, stride, fn.padding)
     if fn.padding[0] > fn.kernel[0] // 2 or fn.padding[1] > fn.kernel[1] // 2:
         raise ValueError(f"{op}: padding {fn.padding} must be at most half the kernel "
                          f"{fn.kernel} (otherwise a window could hold only padding)")
     fn.in_shape = x.shape
-    fn.out_hw = _window_geometry(op, x.shape[2:], fn.kernel, fn.stride, fn.padding)
 
 
 class MaxPool2d(Function):

@@ -27,9 +27,7 @@ class Linear(Function):
         x, W = self.saved
         gx = backend.matmul(gy, W) if self.inputs[0].requires_grad else None
         gW = backend.matmul(gy.T, x)
-        if len(self.inputs) == 3:
-            return gx, gW, gy.sum(axis=0)
-        return gx, gW
+        return (gx, gW, gy.sum(axis=0)) if len(self.inputs) == 3 else (gx, gW)
 
 
 class Dropout(Function):

@@ -51,13 +51,9 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding:
-            s += f", padding={self.padding}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}" + f", padding={self.padding}" * bool(self.padding)
+                + ", bias=False" * (self.bias is None))
 
 
 class Linear(Module):
@@ -207,9 +203,7 @@ class Sequential(Module):
 
     def __getitem__(self, i):
         layers = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*layers[i])
-        return layers[i]
+        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
 
     def __len__(self): return len(self._modules)
 
