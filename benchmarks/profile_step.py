@@ -8,9 +8,17 @@ a device synchronization around each part:
 * every autograd Function's forward and backward, summed by type (this adds a
   synchronization per op, so the parts add up to more than a plain step);
 * the launch floor: the time of one tiny elementwise op, which bounds a
-  launch-bound GPU step from below (ops per step × this time).
+  launch-bound GPU step from below (ops per step × this time);
+* on the CPU, the GEMM floor: the matrix products that every im2col engine
+  runs for the step's convolutions (forward W @ cols, input gradient Wᵀ @ G,
+  weight gradient G @ colsᵀ; the first layer needs no input gradient), each
+  timed as one whole-batch GEMM with NumPy's BLAS and its present thread
+  count, without building any columns. Their sum is what the convolutions
+  cost in GEMMs alone, so a step cannot be faster than that with this BLAS;
+  it is printed beside PyTorch's whole step.
 
     python benchmarks/profile_step.py --device cuda
+    OPENBLAS_NUM_THREADS=2 python benchmarks/profile_step.py --net cifar
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_step import (NETS, build_minirect, build_torch, torch_synchronize,  # noqa: E402
-                        torch_true_float32)
+from bench_step import (NETS, build_minirect, build_torch, layer_plan,  # noqa: E402
+                        torch_synchronize, torch_true_float32)
 
 
 def time_phases(forward, backward, sgd, sync, steps):
@@ -137,6 +145,65 @@ def launch_floor(device, repeats=2000):
     return (time.perf_counter() - start) / repeats
 
 
+def conv_gemm_shapes(net):
+    """(M, K, N) of every GEMM an im2col engine runs for the net's 3×3 convolutions;
+    the batch's pixels are N, or K for the weight gradient."""
+    plan, _ = layer_plan(net)
+    size, shapes = net["size"], []
+    for i, item in enumerate(plan):
+        if item[0] == "pool":
+            size //= 2
+            continue
+        c_in, c_out, pixels = item[1], item[2], net["batch"] * size * size
+        shapes.append((c_out, 9 * c_in, pixels))               # y = W @ cols
+        shapes.append((c_out, pixels, 9 * c_in))               # dW = G @ colsᵀ
+        if i > 0:                                              # the data needs no gradient
+            shapes.append((9 * c_in, c_out, pixels))           # dcols = Wᵀ @ G
+    return shapes
+
+
+PIXEL_BLOCKS = (512, 2048, 8192, None)    # None: the whole batch in one GEMM
+
+
+def best_gemm_seconds(m, k, n, repeats):
+    """Fastest one-thread time of (m, k) @ (k, n) when the pixel axis (the larger
+    of k and n) is cut into blocks of any size in PIXEL_BLOCKS."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pixels_in_k = k > n
+    pixels = k if pixels_in_k else n
+    best = float("inf")
+    for block in PIXEL_BLOCKS:
+        b = min(block or pixels, pixels)
+        a = rng.standard_normal((m, b if pixels_in_k else k), dtype=np.float32)
+        c = rng.standard_normal((b, n) if pixels_in_k else (k, b), dtype=np.float32)
+        a @ c
+        one = min(_timed(a, c) for _ in range(repeats))
+        best = min(best, one * pixels / b)
+    return best
+
+
+def _timed(a, b):
+    """Seconds of one a @ b."""
+    start = time.perf_counter()
+    a @ b
+    return time.perf_counter() - start
+
+
+def gemm_floor(net, repeats=3):
+    """(seconds, FLOPs, threads): the net's conv GEMMs at the best one-thread
+    rate of this BLAS, divided by its thread count (perfect scaling): no engine
+    built on this BLAS can do the step's conv GEMMs faster."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = max([1] + [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+    with threadpool_limits(1, user_api="blas"):
+        seconds = sum(best_gemm_seconds(m, k, n, repeats) for m, k, n in conv_gemm_shapes(net))
+    flops = sum(2 * m * k * n for m, k, n in conv_gemm_shapes(net))
+    return seconds / threads, flops, threads
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--net", default="22", choices=list(NETS))   # nets only: a step with SGD
@@ -154,6 +221,16 @@ def main():
     for phase in ("forward", "backward", "sgd"):
         other = f"{ref[phase] * 1e3:9.2f}" if ref else "        -"
         print(f"{phase:10s} {mine[phase] * 1e3:9.2f} {other}")
+    if args.device == "cpu":
+        seconds, flops, threads = gemm_floor(net)
+        step = sum(mine.values())
+        print(f"\nGEMM floor: the conv GEMMs alone take {seconds * 1e3:.1f} ms at this BLAS's "
+              f"best one-thread rate × {threads} threads ({flops / seconds / 1e9:.0f} GFLOP/s); "
+              f"minirect's step {step * 1e3:.1f} ms = {step / seconds:.2f}x the floor")
+        if ref:
+            theirs = sum(ref.values())
+            print(f"PyTorch's whole step {theirs * 1e3:.1f} ms ({flops / theirs / 1e9:.0f} GFLOP/s "
+                  f"of conv work): the floor alone is {seconds / theirs:.2f}x PyTorch's step")
     floor = launch_floor(args.device)
     print(f"\nlaunch floor: {floor * 1e6:.1f} µs per tiny elementwise op")
     print("\nper op type (synchronized around every op), ms per step and calls per step:")

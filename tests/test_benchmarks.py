@@ -49,3 +49,29 @@ def test_the_conv_layer_entry_times_forward_and_backward():
     assert result["median_s"] > 0 and result["images_per_s"] > 0
     if Path("/proc/self/status").exists():
         assert result["peak_rss_growth_mb"] > 5
+
+
+def test_the_gemm_floor_counts_every_conv_gemm_of_a_step():
+    """profile_step's floor: forward, input and weight gradient of each conv,
+    no input gradient for the first (the data), the FLOPs of the convolutions."""
+    import profile_step
+
+    net = bench_step.NETS["22"]
+    shapes = profile_step.conv_gemm_shapes(net)
+    convs = [item for item in bench_step.layer_plan(net)[0] if item[0] == "conv"]
+    assert len(shapes) == 3 * len(convs) - 1
+    sizes = [28] * 7 + [14] * 6 + [7] * 6          # conv1 + 6/6/6 convs at 28/14/7
+    forward_flops = sum(2 * 64 * s * s * c_out * 9 * c_in
+                        for (_, c_in, c_out), s in zip(convs, sizes))
+    first = 2 * 64 * 28 * 28 * 32 * 9 * 1
+    assert sum(2 * m * k * n for m, k, n in shapes) == 3 * forward_flops - first
+
+
+def test_the_gemm_floor_times_blocks_of_the_pixel_axis():
+    import profile_step
+
+    seconds = profile_step.best_gemm_seconds(8, 16, 1024, repeats=1)
+    assert 0 < seconds < 1
+    tiny = dict(batch=2, channels=1, size=8, stages=(1, 1, 1), widths=(4, 4, 4, 4))
+    floor, flops, threads = profile_step.gemm_floor(tiny, repeats=1)
+    assert floor > 0 and flops > 0 and threads >= 1

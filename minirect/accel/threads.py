@@ -1,10 +1,10 @@
 """Several CPU cores for one operation: a small thread pool, and BLAS kept to one thread inside it.
 
-No reference to accelerate: the operations that use it (``shifted_windows``,
-``threaded_relu``) split their work into independent parts (blocks of
-samples, slices of an array) and hand one part to each worker. NumPy
-releases Python's lock (the GIL) during copies, element-wise loops and BLAS
-calls, so Python threads really do run those at the same time.
+No reference to accelerate: ``shifted_windows``, its one user, splits a
+convolution into independent blocks of samples and hands a share of them to
+each worker. NumPy releases Python's lock (the GIL) during copies,
+element-wise loops and BLAS calls, so Python threads really do run those at
+the same time.
 
 Why not leave the parallel work to BLAS, as the reference does? OpenBLAS
 parallelizes only the GEMMs, and a third of a CPU step is copies and
