@@ -250,7 +250,7 @@ def conv2d(x, W, b=None, stride=1, padding=0):
 # ----------------------------------------------------------------------------
 
 def _pool_setup(fn, x, op):
-    """Normalize a pooling Function's arguments; return padding and output size."""
+    """Check a pooling Function's arguments; set its kernel, stride, padding (pairs), in_shape, out_hw."""
     _check_4d(x, op)
     stride = fn.kernel_size if fn.stride is None else fn.stride     # default: windows tile the map
     (fn.kernel, fn.stride, fn.padding), fn.out_hw = _window_geometry(
