@@ -141,16 +141,7 @@ plt.show()
 
 # %%
 # Footnote 2: is each layer's update driven by the data or by weight decay?
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-for ax, when in zip(axes, ("stats_start", "stats_end")):
-    for r in result["runs"]:
-        ratio = [max(s["decay_ratio"], 1e-3) for s in r[when]]
-        ax.semilogy(range(1, len(ratio) + 1), ratio, color=convergence.COLORS[r["init"]], alpha=0.7,
-                    label=f'{r["init"]} seed {r["seed"]}')
-    ax.axhline(1.0, color="gray", ls=":")
-    ax.set(title="at initialization" if when == "stats_start" else "after training", xlabel="layer")
-axes[0].set_ylabel("RMS(λ·W) / RMS(∂E/∂W)")
-axes[1].legend(fontsize=7)
+convergence.plot_decay_ratios(result)
 plt.show()
 for r in result["runs"]:
     n = len(diagnostics.vanishing_layers(r["stats_end"]))

@@ -168,3 +168,27 @@ def test_default_nets_forward_gap_explained(default_nets, figure, init):
     r = default_nets[figure, init]
     assert _worst(r["response"] / r["geometry_response"]) < 2.0
     assert _worst(r["response"] / r["ideal_response"]) > 5      # 7.1x fig2, 17.5x fig3
+
+
+def test_the_decay_ratio_plot_draws_each_run_at_both_times(tmp_path):
+    """convergence.plot_decay_ratios: per panel one line per run, its data the run's
+    decay ratios (zeros floored at 1e-3 for the log axis), coloured by init."""
+    import matplotlib
+    matplotlib.use("Agg")
+
+    def stats(*ratios):
+        return [{"decay_ratio": r} for r in ratios]
+
+    result = {"runs": [
+        {"init": "msra", "seed": 0, "stats_start": stats(0.5, 0.0), "stats_end": stats(0.2, 0.3)},
+        {"init": "xavier", "seed": 0, "stats_start": stats(2.0, 4.0), "stats_end": stats(9.0, 7.0)}]}
+    fig = convergence.plot_decay_ratios(result)
+    start, end = fig.axes
+    runs = [line for line in start.lines if line.get_label().endswith("seed 0")]
+    assert [list(line.get_ydata()) for line in runs] == [[0.5, 1e-3], [2.0, 4.0]]
+    assert [line.get_color() for line in runs] == [convergence.COLORS["msra"],
+                                                   convergence.COLORS["xavier"]]
+    assert [list(line.get_ydata()) for line in end.lines if line.get_label().endswith("seed 0")] \
+        == [[0.2, 0.3], [9.0, 7.0]]
+    convergence.plot_decay_ratios(result, tmp_path / "decay.png")
+    assert (tmp_path / "decay.png").stat().st_size > 1000

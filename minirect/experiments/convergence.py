@@ -375,6 +375,35 @@ def summary_text(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_decay_ratios(result: dict, path=None):
+    """Footnote 2, per layer: RMS(λ·W) / RMS(∂E/∂W) at initialization and after training.
+
+    One line per run, MSRA red and Xavier blue. Above 1 (dotted line) a layer's
+    update comes mostly from weight decay: its weights only shrink.
+    """
+    import matplotlib
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    for ax, when in zip(axes, ("stats_start", "stats_end")):
+        for r in result["runs"]:
+            ratio = [max(s["decay_ratio"], 1e-3) for s in r[when]]     # 0 would break the log axis
+            ax.semilogy(range(1, len(ratio) + 1), ratio, color=COLORS[r["init"]], alpha=0.7,
+                        label=f'{r["init"]} seed {r["seed"]}')
+        ax.axhline(1.0, color="gray", ls=":")
+        ax.set(title="at initialization" if when == "stats_start" else "after training",
+               xlabel="layer")
+    axes[0].set_ylabel("RMS(λ·W) / RMS(∂E/∂W)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
 def plot_curves(result: dict, path=None):
     """Validation error vs. epoch in the paper's style: MSRA red, Xavier blue."""
     import matplotlib
