@@ -198,9 +198,10 @@ def gemm_floor(net, repeats=3):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threads = max([1] + [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+    shapes = conv_gemm_shapes(net)
     with threadpool_limits(1, user_api="blas"):
-        seconds = sum(best_gemm_seconds(m, k, n, repeats) for m, k, n in conv_gemm_shapes(net))
-    flops = sum(2 * m * k * n for m, k, n in conv_gemm_shapes(net))
+        seconds = sum(best_gemm_seconds(m, k, n, repeats) for m, k, n in shapes)
+    flops = sum(2 * m * k * n for m, k, n in shapes)
     return seconds / threads, flops, threads
 
 
