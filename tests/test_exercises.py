@@ -202,7 +202,8 @@ def test_tensor_results_and_float64_answers_are_accepted():
 def test_describe_and_solution():
     text = exercises.describe("conv2d_backward")
     assert "Signature: def conv2d_backward(x, W, gy, stride, padding) -> (gx, gW)" in text
-    assert "Task:" in text and "Math:" in text and "col2im" in text
+    assert "Task:" in text and "Hint 1:" in text and "col2im" in text
+    assert "Math:" not in text                       # hints lead to the formula; they do not state it
     assert callable(exercises.solution("msra_std"))
     with pytest.raises(KeyError, match="exercises.names"):
         exercises.describe("nope")

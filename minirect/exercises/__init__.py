@@ -33,13 +33,14 @@ import pathlib
 import sys
 import textwrap
 
-from . import convolution, gradients, rectifiers, training
+from . import build, convolution, gradients, rectifiers, training, understanding
 from ._checker import Exercise, Verdict, grade
 
 __all__ = ["names", "describe", "check", "solution", "grade_file", "main", "Verdict"]
 
-_EXERCISES = {e.name: e for e in (gradients.EXERCISES + rectifiers.EXERCISES
-                                  + convolution.EXERCISES + training.EXERCISES)}
+_EXERCISES = {e.name: e for e in (build.EXERCISES + gradients.EXERCISES + rectifiers.EXERCISES
+                                  + convolution.EXERCISES + training.EXERCISES
+                                  + understanding.EXERCISES)}
 
 
 def names() -> list:
@@ -59,15 +60,12 @@ def describe(name: str) -> str:
     """The task, the signature to implement, and the math to derive, as text."""
     e = _get(name)
     wrap = textwrap.TextWrapper(width=88, subsequent_indent="  ")
-    return "\n".join([
-        f"{e.name}: {e.title}",
-        "",
-        wrap.fill("Task: " + e.task),
-        "",
-        f"Signature: def {e.signature}",
-        "",
-        wrap.fill("Math: " + e.math),
-    ])
+    lines = [f"{e.name}: {e.title}  [{'*' * e.stars}, unit: {e.unit or '-'}]", "",
+             wrap.fill("Task: " + e.task), "",
+             ("Define: " if e.driver is not None else "Signature: def ") + e.signature]
+    for number, hint in enumerate(e.hints, 1):
+        lines += ["", wrap.fill(f"Hint {number}: {hint}")]
+    return "\n".join(lines)
 
 
 def check(name: str, fn, quiet: bool = False) -> Verdict:

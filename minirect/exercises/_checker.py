@@ -60,14 +60,34 @@ class Exercise:
     forward: Callable | None = None   # (**args) -> array: the forward pass, for gradchecks
     wrt: tuple = ()               # for each output, the argument it differentiates (gradcheck)
     shape_hint: str = ""          # said when an output has the wrong shape
+    hints: tuple = ()             # what describe() shows: steps towards the answer, not the answer
+    stars: int = 1                # difficulty: 1 (apply), 2 (derive), 3 (derive and predict)
+    unit: str = ""                # the course unit (docs/course.md) the exercise ends
+    kind: str = "code"            # "code" (a function to write) or "derive" (a number to predict)
+    # For build-it-yourself tasks the student writes classes, not one function: the
+    # driver (a plain function in drivers.py, which imports only NumPy so it can run in
+    # the grading sandbox) takes the student's namespace and the case's arguments and
+    # returns the outputs to compare. None: call the student's function ``name``.
+    driver: Callable | None = None
+
+    defines: str = ""             # driver tasks: what the student's file must define
 
     @property
     def parameters(self) -> list:
+        if self.driver is not None:                 # driver(namespace, *case arguments)
+            return list(inspect.signature(self.driver).parameters)[1:]
         return list(inspect.signature(self.solution).parameters)
 
     @property
     def signature(self) -> str:
+        if self.driver is not None:
+            return self.defines
         return f"{self.name}{inspect.signature(self.solution)} -> ({', '.join(self.outputs)})"
+
+    def call(self, answer, args: dict):
+        """Run the student's ``answer`` (a function, or for driver tasks a namespace) on ``args``."""
+        values = [args[p] for p in self.parameters]
+        return self.driver(answer, *values) if self.driver is not None else answer(*values)
 
 
 # ----------------------------------------------------------------------------
@@ -106,6 +126,19 @@ def numeric_vjp(forward, args: dict, name: str, eps: float = 1e-6):
         step.reshape(-1)[j] = eps
         grad.reshape(-1)[j] = (s(x + step) - s(x - step)) / (2 * eps)
     return grad
+
+
+_CASE_SEED = [0]        # set by ``grade(..., seed=)``; 0 is the seed students practise on
+
+
+def case_rng(k: int):
+    """The random generator of case ``k`` under the grading seed.
+
+    A teacher who grades with ``--seed S`` (S ≠ 0) uses cases the student never saw;
+    the case shapes, labels and hand-made cases stay the same.
+    """
+    seed = _CASE_SEED[0]
+    return np.random.default_rng(k if seed == 0 else [seed, k])
 
 
 def _is_float_array(v) -> bool:
@@ -164,10 +197,19 @@ class Verdict:
 # Grading
 # ----------------------------------------------------------------------------
 
-def grade(exercise: Exercise, fn: Callable) -> Verdict:
+def cases_for(exercise: Exercise, seed: int = 0) -> list:
+    """The exercise's cases under grading seed ``seed`` (0: the cases students practise on)."""
+    previous, _CASE_SEED[0] = _CASE_SEED[0], int(seed)
+    try:
+        return exercise.cases()
+    finally:
+        _CASE_SEED[0] = previous
+
+
+def grade(exercise: Exercise, fn: Callable, seed: int = 0) -> Verdict:
     """Run ``fn`` on every case of ``exercise``; stop at the first failing case."""
     results = []
-    cases = exercise.cases()
+    cases = cases_for(exercise, seed)
     for case in cases:
         result = _grade_case(exercise, fn, case)
         results.append(result)
@@ -186,7 +228,7 @@ def _grade_case(exercise, fn, case) -> CaseResult:
     expected = _expected(exercise, case)
     args = _copy(case.args)
     try:
-        raw = fn(*[args[p] for p in exercise.parameters])
+        raw = exercise.call(fn, args)
     except Exception as error:     # the student's code failed: show where
         where = traceback.extract_tb(error.__traceback__)[-1]
         shapes = any(word in str(error) for word in ("shape", "mismatch", "broadcast"))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..autograd import Tensor
-from ._checker import Case, Exercise, Mistake, engine_grads, np
+from ._checker import Case, Exercise, case_rng, Mistake, engine_grads, np
 
 
 def _rng(seed):
-    return np.random.default_rng(seed)
+    return case_rng(seed)
 
 
 def _normal(rng, shape, dtype="float32"):

@@ -9,7 +9,7 @@ variant, over the channels too).
 from __future__ import annotations
 
 from .. import functional as F
-from ._checker import Case, Exercise, Mistake, engine_grads, np
+from ._checker import Case, Exercise, case_rng, Mistake, engine_grads, np
 
 
 def _kink_free(rng, shape, dtype="float32"):
@@ -27,11 +27,11 @@ def _rectifier_cases(extra_args):
     """Cases on NCHW maps and on (N, C) fc outputs; ``extra_args(rng, C)`` adds a, slope..."""
     cases = []
     for seed, shape in [(0, (2, 3, 4, 5)), (1, (6, 4))]:
-        rng = np.random.default_rng(seed)
+        rng = case_rng(seed)
         x = _kink_free(rng, shape)
         gy = rng.standard_normal(shape).astype("float32")
         cases.append(Case(f"float32 x{shape}, seed {seed}", dict(x=x, **extra_args(rng, shape[1]), gy=gy)))
-    rng = np.random.default_rng(2)
+    rng = case_rng(2)
     shape = (2, 3, 2, 2)
     x = _kink_free(rng, shape, "float64")
     extra = {k: (v.astype("float64") if hasattr(v, "astype") else v) for k, v in extra_args(rng, 3).items()}

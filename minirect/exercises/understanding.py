@@ -1,0 +1,3 @@
+"""Exercises that ask for understanding: derivations and predictions."""
+
+EXERCISES = []
