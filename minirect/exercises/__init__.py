@@ -28,15 +28,17 @@ exercises, with ``minirect exercises check student.py`` (see ``main``).
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import ast
+import json
 import pathlib
 import sys
 import textwrap
 
-from . import build, convolution, gradients, rectifiers, training, understanding
+from . import build, sandbox, convolution, gradients, rectifiers, training, understanding
 from ._checker import Exercise, Verdict, grade
 
-__all__ = ["names", "describe", "check", "solution", "grade_file", "main", "Verdict"]
+__all__ = ["names", "describe", "check", "solution", "select", "grade_file", "report", "main",
+           "Verdict", "UNITS"]
 
 _EXERCISES = {e.name: e for e in (build.EXERCISES + gradients.EXERCISES + rectifiers.EXERCISES
                                   + convolution.EXERCISES + training.EXERCISES
@@ -87,72 +89,140 @@ def solution(name: str):
 
 
 # ----------------------------------------------------------------------------
-# Grading a student's file from the command line
+# Grading a student's file (in a separate process: see sandbox.py)
 # ----------------------------------------------------------------------------
 
-def load_file(path):
-    """Import a Python file as a module (its folder is importable while it loads)."""
-    path = pathlib.Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(f"_minirect_student_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+UNITS = ("autograd", "broadcasting", "convolution", "rectifiers", "initialization", "training",
+         "figures", "depth-sweep")
 
 
-def grade_file(path, only=None) -> dict:
-    """Check every exercise function defined in the file at ``path``.
+def defined_names(path) -> set:
+    """The names a Python file defines at its top level (functions, classes, assignments, imports)."""
+    tree = ast.parse(pathlib.Path(path).read_bytes())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names)
+    return names
 
-    Returns {name: Verdict or None}; None when the file defines no function of
-    that name. ``only`` restricts the grading to the listed exercise names.
+
+def _is_defined(exercise, names: set) -> bool:
+    if exercise.driver is None:
+        return exercise.name in names
+    return bool(exercise.requires) and all(n in names for n in exercise.requires)
+
+
+def select(only=None, units=None) -> list:
+    """Exercise names by name (``only``) and/or by course unit (``units``), in course order."""
+    for name in only or ():
+        _get(name)                           # unknown names fail before anything runs
+    return [n for n in names() if (not only or n in only) and (not units or _get(n).unit in units)]
+
+
+def grade_file(path, only=None, seed: int = 0, timeout: float = 20.0, memory_mb: int = 2048,
+               units=None) -> dict:
+    """Grade every selected exercise on the file at ``path``, each in its own child process.
+
+    Returns {name: Verdict, or None when the file does not define it}. Raises
+    ``sandbox.RefusedFile`` when the file may not be run (not Python, not found, an import of
+    minirect or another refused use, with its line).
     """
-    selected = list(only) if only else names()
-    for name in selected:
-        _get(name)                           # unknown names fail before the file runs
-    module = load_file(path)
-    return {name: (check(name, getattr(module, name)) if callable(getattr(module, name, None))
-                   else None) for name in selected}
+    selected = select(only, units)
+    sandbox.static_check(path)
+    defined = defined_names(path)
+    return {name: (sandbox.grade_in_child(_get(name), path, seed, timeout, memory_mb)
+                   if _is_defined(_get(name), defined) else None) for name in selected}
+
+
+def report(verdicts: dict, file, seed: int, refused: str = "") -> dict:
+    """The machine-readable grade (``--json``): one record per exercise, and the totals."""
+    records = []
+    for name, verdict in verdicts.items():
+        e = _get(name)
+        status = ("refused" if refused else "missing" if verdict is None
+                  else "pass" if verdict else "fail")
+        failure = verdict.failure if verdict is not None else None
+        message = (refused if refused else f"the file defines no {e.signature.split('(')[0]}"
+                   if verdict is None else verdict.line())
+        records.append({"name": name, "title": e.title, "unit": e.unit, "stars": e.stars,
+                        "status": status, "score": int(status == "pass"), "max_score": 1,
+                        "message": message, "hint": failure.hint if failure else ""})
+    passed = sum(r["score"] for r in records)
+    return {"file": str(file), "seed": seed, "passed": passed, "total": len(records),
+            "exercises": records}
 
 
 def main(argv=None) -> int:
-    """``minirect exercises list`` and ``minirect exercises check FILE [--only NAME ...]``.
+    """``minirect exercises list | describe NAME | check FILE [--only NAME ...] [--seed S] [--json OUT]``.
 
-    ``check`` imports FILE, grades each function whose name is an exercise
-    name (``def prelu_backward(x, a, gy): ...``), prints one verdict per
-    exercise and a summary, and exits with 0 only when every selected
-    exercise is defined and passes (1 otherwise, 2 for a usage error).
+    ``check`` grades each exercise the file defines (``def prelu_backward(x, a, gy): ...``)
+    in a separate process, prints one verdict line per selected exercise and a summary, and
+    exits with 0 only when every selected exercise is defined and passes (1 otherwise, 2 for
+    a usage error). ``--seed`` grades on cases the student never saw (the student's own
+    checks use seed 0); ``--json`` writes the grades for a grading tool.
     """
     parser = argparse.ArgumentParser(prog="minirect exercises",
                                      description="Self-grading exercises on the paper's math.")
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="the exercises, in order")
-    show = sub.add_parser("describe", help="the task and the math of one exercise")
+    listing = sub.add_parser("list", help="the exercises, in course order")
+    listing.add_argument("--unit", choices=UNITS, nargs="+", help="only these units")
+    show = sub.add_parser("describe", help="the task and the hints of one exercise")
     show.add_argument("name", choices=names(), metavar="NAME")
     grade_p = sub.add_parser("check", help="grade a student's file of solutions")
     grade_p.add_argument("file", help="a .py file defining functions named like the exercises")
     grade_p.add_argument("--only", nargs="+", choices=names(), metavar="NAME",
                          help="grade only these exercises")
+    grade_p.add_argument("--unit", choices=UNITS, nargs="+", help="grade only these units' exercises")
+    grade_p.add_argument("--seed", type=_natural, default=0,
+                         help="the cases' seed (0, the default, gives the cases students practise on)")
+    grade_p.add_argument("--timeout", type=float, default=20.0, help="seconds per exercise (default 20)")
+    grade_p.add_argument("--memory", type=int, default=2048, help="MiB per exercise (default 2048)")
+    grade_p.add_argument("--json", metavar="OUT", help="write the grades as JSON to OUT ('-': stdout)")
+    if argv and argv[0] == "train":
+        from .capstone import main as capstone_main
+        return capstone_main(argv[1:])
     args = parser.parse_args(argv)
     if args.action == "list":
-        for name in names():
-            print(f"{name:32s} {_get(name).title}")
+        for name in select(units=args.unit):
+            e = _get(name)
+            print(f"{name:34s} {'*' * e.stars:3s} {e.unit:15s} {e.title}")
         return 0
     if args.action == "describe":
         print(describe(args.name))
         return 0
+    return _check_command(args)
+
+
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _check_command(args) -> int:
+    refused = ""
     try:
-        verdicts = grade_file(args.file, args.only)
-    except (FileNotFoundError, SyntaxError, ImportError) as error:
-        print(f"minirect exercises: cannot load {args.file}: {error}", file=sys.stderr)
-        return 1
-    missing = [n for n, v in verdicts.items() if v is None]
-    for name in missing:
-        print(f"MISSING {name}: {args.file} defines no function {name}()")
-    passed = sum(1 for v in verdicts.values() if v)
-    print(f"{passed} of {len(verdicts)} exercises passed" + (f", {len(missing)} missing" if missing else ""))
-    return 0 if passed == len(verdicts) else 1
+        verdicts = grade_file(args.file, args.only, args.seed, args.timeout, args.memory, args.unit)
+    except sandbox.RefusedFile as error:
+        refused = f"refused: {error}"
+        verdicts = dict.fromkeys(select(args.only, args.unit))
+        print(f"minirect exercises: {refused}", file=sys.stderr)
+    grades = report(verdicts, args.file, args.seed, refused)
+    for record, verdict in zip(grades["exercises"], verdicts.values()):
+        if record["status"] == "pass" or record["status"] == "fail":
+            print(verdict)
+        else:
+            print(f"{record['status'].upper()} {record['name']}: {record['message']}")
+    missing = sum(r["status"] == "missing" for r in grades["exercises"])
+    print(f"{grades['passed']} of {grades['total']} exercises passed"
+          + (f", {missing} missing" if missing else ""))
+    if args.json:
+        text = json.dumps(grades, indent=1)
+        print(text) if args.json == "-" else pathlib.Path(args.json).write_text(text + "\n")
+    return 0 if grades["passed"] == grades["total"] and grades["total"] else 1

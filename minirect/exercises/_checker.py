@@ -71,6 +71,7 @@ class Exercise:
     driver: Callable | None = None
 
     defines: str = ""             # driver tasks: what the student's file must define
+    requires: tuple = ()          # driver tasks: the top-level names the file must define
 
     @property
     def parameters(self) -> list:
@@ -225,7 +226,6 @@ def _expected(exercise, case):
 
 
 def _grade_case(exercise, fn, case) -> CaseResult:
-    expected = _expected(exercise, case)
     args = _copy(case.args)
     try:
         raw = exercise.call(fn, args)
@@ -240,9 +240,15 @@ def _grade_case(exercise, fn, case) -> CaseResult:
         if hasattr(value, "shape") and not np.array_equal(args[key], value):
             return CaseResult(case.label, False, f"the argument {key} was modified in place",
                               "return new arrays (w - v, not w -= v): exercises are pure functions")
+    return judge(exercise, case, raw)
+
+
+def judge(exercise, case, raw) -> CaseResult:
+    """Compare the student's return value ``raw`` on ``case`` with the expected values."""
     got, problem = _as_outputs(raw, len(exercise.outputs))
     if problem:
-        return CaseResult(case.label, False, problem, f"return {exercise.signature.split('->')[1].strip()}")
+        return CaseResult(case.label, False, problem, f"return {exercise.signature.split('->')[-1].strip()}")
+    expected = _expected(exercise, case)
     tol = _tolerance(case)
     for k, (g, e) in enumerate(zip(got, expected, strict=True)):
         message = _compare(exercise.outputs[k], g, np.asarray(e), tol)
@@ -267,9 +273,15 @@ def _as_outputs(raw, n: int):
         if v is None:
             return None, "returned None (a missing return statement?)"
         try:
-            arrays.append(np.asarray(backend.to_numpy(backend.unwrap(v)), dtype="float64"))
+            a = np.asarray(backend.to_numpy(backend.unwrap(v)))
+            if a.dtype.kind == "c":
+                return None, "returned complex values, expected real numbers"
+            a = a.astype("float64")
         except (TypeError, ValueError):
             return None, f"returned {type(v).__name__}, expected an array or a number"
+        if not np.isfinite(a).all():
+            return None, f"returned {int((~np.isfinite(a)).sum())} non-finite value(s) (nan or inf)"
+        arrays.append(a)
     return arrays, ""
 
 
