@@ -25,27 +25,30 @@ from __future__ import annotations
 import contextlib
 import inspect
 import numbers
+import threading
 import weakref
 
 from . import backend
 
-_grad_enabled = True
+class _GradMode(threading.local):
+    enabled = True      # per thread (as in PyTorch): one thread's no_grad leaves the others' alone
+
+
+_grad_mode = _GradMode()
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Inside this block no graph is recorded (evaluation, optimizer steps)."""
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = False
+    """Inside this block no graph is recorded (evaluation, optimizer steps), in this thread."""
+    previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_mode.enabled
 
 
 class Tensor:
@@ -358,7 +361,7 @@ class Function:
         outputs = fn.forward(*arrays)
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
-        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        needs_grad = _grad_mode.enabled and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(y, requires_grad=needs_grad) for y in outputs)
         if needs_grad:
             fn.inputs = tuple(tensors)

@@ -12,7 +12,7 @@ What lives here:
   op and both array types when NumPy and CuPy arrays meet;
 * devices: ``cuda_available()``, the default device switch ``use("cuda")`` and
   explicit moves (``to_device``, ``to_numpy``);
-* the default dtype (float32) and the one random generator behind ``seed``;
+* the default dtype (float32) and the random generator behind ``seed`` (one per thread);
 * ``matmul``, through which every GEMM goes (so that a recorded CUDA graph
   can route them to cuBLAS: ``minirect.accel``, the speed-only layer, which
   also gets its array module from here).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 
 import numpy
 
@@ -39,7 +40,15 @@ GPU_INSTALL_HINT = (
 _cupy_module = None        # the imported cupy module, once looked up
 _cupy_checked = False      # whether we already tried to import it
 _default_device = "cpu"
-_generator = numpy.random.default_rng(0)
+
+
+class _Random(threading.local):
+    """One generator per thread, so runs in threads (a Dask worker's) draw as they would alone."""
+    def __init__(self):
+        self.generator = numpy.random.default_rng(0)
+
+
+_random = _Random()
 
 
 # ----------------------------------------------------------------------------
@@ -213,44 +222,44 @@ def broadcast_shapes(*shapes) -> tuple:
 
 
 # ----------------------------------------------------------------------------
-# Randomness: one generator, on the host
+# Randomness: one generator per thread, on the host
 # ----------------------------------------------------------------------------
 
 def seed(s: int) -> None:
-    """Seed minirect's random generator (initial weights, dropout, shuffling).
+    """Seed minirect's random generator (initial weights, dropout, shuffling) in this
+    thread; a new thread starts from ``seed(0)``'s state.
 
     Initial weights are drawn on the host from one NumPy ``Generator`` and then
     moved, so a model seeded the same way starts from identical weights on CPU
     and GPU.
     """
-    global _generator
-    _generator = numpy.random.default_rng(s)
+    _random.generator = numpy.random.default_rng(s)
 
 
 def random_uniform(shape, like):
-    """U[0, 1) float32 samples from the shared generator, on the device of
+    """U[0, 1) float32 samples from this thread's generator, on the device of
     ``like`` (dropout masks). On a GPU they are drawn on the host and copied;
     the fast path ``accel.gpu_random`` draws them in GPU memory instead."""
-    return to_device(_generator.random(shape, dtype=numpy.float32), device_of(like))
+    return to_device(_random.generator.random(shape, dtype=numpy.float32), device_of(like))
 
 
 def generator() -> numpy.random.Generator:
-    """The shared NumPy Generator behind ``seed``."""
-    return _generator
+    """This thread's NumPy Generator behind ``seed``."""
+    return _random.generator
 
 
 def private_generator(s: int) -> numpy.random.Generator:
-    """A separate seeded Generator that leaves the shared one untouched."""
+    """A separate seeded Generator that leaves ``generator()`` untouched."""
     return numpy.random.default_rng(s)
 
 
 def get_rng_state() -> dict:
     """The generator's state, for checkpoints."""
-    return _generator.bit_generator.state
+    return _random.generator.bit_generator.state
 
 
 def set_rng_state(state: dict) -> None:
-    _generator.bit_generator.state = state
+    _random.generator.bit_generator.state = state
 
 
 # ----------------------------------------------------------------------------

@@ -54,11 +54,12 @@ def test_sweep_resumes_from_what_finished(tmp_path):
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_local_results_bit_for_bit(tmp_path):
-    """The same tiny sweep on a local Dask cluster (two worker processes, 127.0.0.1)
-    and in this process: identical numbers (CPU, one BLAS thread per run)."""
+    """The same tiny sweep on a local Dask cluster (two worker processes of two threads
+    each, as Dask runs tasks by default, 127.0.0.1) and in this process: identical
+    numbers (CPU, one BLAS thread per run; grad mode, seed and data per thread)."""
     distributed = pytest.importorskip("distributed")
     local = sweep.run(str(tmp_path / "local"), depths=(6, 8), fast=True, workers=1, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         remote = sweep.run(str(tmp_path / "dask"), depths=(6, 8), fast=True, progress=False,
                            scheduler=cluster.scheduler_address)

@@ -22,7 +22,9 @@ The task must be a module-level function (it is pickled to the workers).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 
 
@@ -35,6 +37,30 @@ def run_jobs(task, jobs, epochs_per_job, workers=None, scheduler=None, progress=
     if workers <= 1:
         return [task(*job, progress=progress) for job in jobs]
     return _run_in_processes(task, jobs, workers, sum(epochs_per_job), progress)
+
+
+# BLAS's thread count is one setting per process. threadpoolctl's limit restores it
+# when its block ends, even while a run in another thread (a Dask worker runs
+# several) still computes: the first run to start sets it, the last to end restores it.
+_blas = {"lock": threading.Lock(), "runs": 0, "limit": None}
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """BLAS on ``n`` threads while the block runs, however many threads run such blocks."""
+    from threadpoolctl import threadpool_limits
+
+    with _blas["lock"]:
+        if _blas["runs"] == 0:
+            _blas["limit"] = threadpool_limits(n, user_api="blas")
+        _blas["runs"] += 1
+    try:
+        yield
+    finally:
+        with _blas["lock"]:
+            _blas["runs"] -= 1
+            if _blas["runs"] == 0:
+                _blas["limit"].restore_original_limits()
 
 
 # ----------------------------------------------------------------------------
