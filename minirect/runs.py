@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
 import socket
 import sys
 import time
@@ -34,8 +34,12 @@ LOCK = ".lock"
 CONFIG = "config.json"
 # What minirect writes into a run folder (and what --overwrite removes; nothing else is touched).
 RUN_FILES = ("checkpoint.npz", "history.csv", "iterations.csv", "evaluations.csv",
-             "history.json", "summary.txt", "summary.json", "curves.png", "layers.png")
-RUN_DIRS = ("runs",)
+             "history.json", "summary.txt", "summary.json", "curves.png", "layers.png",
+             "sweep.csv", "sweep.json", "sweep.txt", "sweep.png")
+# An experiment (reproduce, sweep) keeps one folder per run in runs/, named by these;
+# anything else in runs/ (another run's folder, a user's notes) is not part of it.
+SUBRUNS = "runs"
+SUBRUN_NAME = re.compile(r"(depth\d+-)?(msra|xavier)-seed-?\d+")
 # config.json alone (a run that stopped before its first epoch) holds no results.
 WRITTEN = (CONFIG,)
 
@@ -45,10 +49,20 @@ class RunFolderError(ValueError):
 
 
 def holds_run(folder) -> bool:
-    """True when ``folder`` already holds (part of) a minirect run."""
-    if any(os.path.exists(os.path.join(folder, name)) for name in RUN_FILES):
-        return True
-    return any(files for name in RUN_DIRS for _, _, files in os.walk(os.path.join(folder, name)))
+    """True when ``folder`` already holds (part of) a minirect run: its files, or
+    an experiment's run folders in runs/ holding theirs."""
+    return any(os.path.exists(os.path.join(where, name))
+               for where in [folder, *_subruns(folder)] for name in RUN_FILES)
+
+
+def _subruns(folder) -> list:
+    """The folders in ``folder``/runs/ named as an experiment names its runs."""
+    try:
+        names = sorted(os.listdir(os.path.join(folder, SUBRUNS)))
+    except OSError:          # no runs/ (or not a folder)
+        return []
+    return [os.path.join(folder, SUBRUNS, name) for name in names
+            if SUBRUN_NAME.fullmatch(name) and os.path.isdir(os.path.join(folder, SUBRUNS, name))]
 
 
 def check_target(folder, resume: bool, overwrite: bool, flag: str = "--out") -> None:
@@ -78,12 +92,30 @@ def _check_writable(folder, flag) -> None:
 
 
 def clear(folder) -> None:
-    """Remove the files of an earlier run (``--overwrite``); nothing else in the folder."""
-    for name in RUN_FILES + WRITTEN:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(folder, name))
-    for name in RUN_DIRS:
-        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    """Remove the files of an earlier run (``--overwrite``): minirect's own files in
+    ``folder`` and in its experiment run folders (runs/<init>-seed<s>/), nothing else.
+    Refused while another process holds a lock in one of those (a run still being written)."""
+    for where in _subruns(folder):
+        holder = _read_lock(os.path.join(where, LOCK))
+        if holder is not None and _alive(holder):
+            raise RunFolderError(
+                f"--overwrite: {where} is being written by another minirect process "
+                f"({_holder_text(os.path.join(where, LOCK))}). Wait for it to finish, or use "
+                "another --out")
+    for where in _subruns(folder) + [folder]:
+        for name in RUN_FILES + WRITTEN:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(where, name))
+        if where != folder:
+            with contextlib.suppress(OSError):        # empty now, unless a user put files there
+                os.rmdir(where)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(folder, SUBRUNS))
+
+
+def _holder_text(path) -> str:
+    holder = _read_lock(path) or {}
+    return f"pid {holder.get('pid')} on {holder.get('host')}: {holder.get('command')}"
 
 
 @contextlib.contextmanager

@@ -1,0 +1,131 @@
+"""Run folders: ``--overwrite`` replaces exactly the run ``--out`` names.
+
+It removes the files minirect wrote for that run (its own files and, for an
+experiment, those of its run folders in runs/), refuses while another process
+holds a lock inside, and leaves everything else: other runs' folders, a
+user's notes, and above all a run still being written.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minirect import cli, runs
+
+TRAIN = ("train", "--model", "model_b", "--width", "2", "2", "2", "2", "--fc-width", "4", "--quiet")
+
+
+def _cli(*argv):
+    try:
+        return cli.main([str(a) for a in argv])
+    except SystemExit as stop:
+        return stop.code
+
+
+def _snapshot(folder) -> dict:
+    """Every file under ``folder`` (path relative to it) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def _start_writer(cwd, out, epochs=100000):
+    """A `minirect train` in another process, writing ``out`` until it is stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    proc = subprocess.Popen([sys.executable, "-m", "minirect", *TRAIN, "--epochs", str(epochs),
+                             "--out", str(out)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (Path(cwd) / out / "checkpoint.npz").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    return proc
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.stderr.read()
+
+
+def test_overwrite_leaves_other_runs_notes_and_a_live_writer_alone(tmp_path, monkeypatch):
+    """The issue's reproduction: `train` (into runs/<default>/), a user's runs/my-notes/,
+    a live `train` in runs/live/, then `train --out . --overwrite`."""
+    monkeypatch.chdir(tmp_path)
+    notes = tmp_path / "runs" / "my-notes"
+    notes.mkdir(parents=True)
+    (notes / "ideas.txt").write_text("try lr 0.01")
+    (notes / "history.csv").write_text("my own table")           # a name minirect also uses
+    assert _cli(*TRAIN, "--epochs", "1") == 0                   # into runs/train-model_b-...
+    writer = _start_writer(tmp_path, "runs/live")
+    try:
+        others = {k: v for k, v in _snapshot(tmp_path).items() if not k.startswith("runs/live")}
+        assert _cli(*TRAIN, "--epochs", "1", "--out", ".") == 0
+        assert _cli(*TRAIN, "--epochs", "1", "--out", ".", "--overwrite") == 0
+        after = _snapshot(tmp_path)
+        for name, content in others.items():
+            assert after.get(name) == content, f"--overwrite changed {name}"
+        assert writer.poll() is None, "the live run stopped"
+    finally:
+        err = _stop(writer)
+    assert "Traceback" not in err, err
+
+
+def test_overwrite_refuses_while_a_run_inside_is_being_written(tmp_path, monkeypatch):
+    """A live `train` in runs/xavier-seed0/ (where an experiment keeps a run): replacing
+    the experiment in the folder above would delete its files, so --overwrite refuses."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "summary.txt").write_text("an earlier experiment")
+    writer = _start_writer(tmp_path, "runs/xavier-seed0")
+    try:
+        before = _snapshot(tmp_path / "runs")
+        assert _cli(*TRAIN, "--epochs", "1", "--out", ".", "--overwrite") == 2
+        with pytest.raises(runs.RunFolderError, match="being written by another minirect process"):
+            with runs.open_run(str(tmp_path), {}, resume=False, overwrite=True):
+                pass
+        assert (tmp_path / "summary.txt").exists()
+        assert set(_snapshot(tmp_path / "runs")) >= set(before)
+        assert writer.poll() is None, "the live run stopped"
+    finally:
+        err = _stop(writer)
+    assert "Traceback" not in err, err
+
+
+def test_overwrite_removes_exactly_the_runs_files(tmp_path):
+    """minirect's files of the run and of its experiment folders go; nothing else does."""
+    for name in ("config.json", "history.csv", "summary.txt", "curves.png", "sweep.csv"):
+        (tmp_path / name).write_text("old")
+    (tmp_path / "my-plot.png").write_text("mine")
+    run = tmp_path / "runs" / "xavier-seed1"
+    run.mkdir(parents=True)
+    (run / "checkpoint.npz").write_text("old")
+    (run / "history.csv").write_text("old")
+    kept = tmp_path / "runs" / "depth6-msra-seed0"
+    kept.mkdir()
+    (kept / "checkpoint.npz").write_text("old")
+    (kept / "notes.md").write_text("mine")
+    other = tmp_path / "runs" / "train-model_b-digits-msra"
+    other.mkdir()
+    (other / "checkpoint.npz").write_text("another run")
+    assert runs.holds_run(tmp_path)
+    runs.clear(tmp_path)
+    assert _snapshot(tmp_path) == {"my-plot.png": b"mine", "runs/depth6-msra-seed0/notes.md": b"mine",
+                                   "runs/train-model_b-digits-msra/checkpoint.npz": b"another run"}
+    assert not runs.holds_run(tmp_path)
+
+
+def test_notes_in_runs_are_not_a_run(tmp_path):
+    (tmp_path / "runs" / "my-notes").mkdir(parents=True)
+    (tmp_path / "runs" / "my-notes" / "todo.txt").write_text("x")
+    assert not runs.holds_run(tmp_path)
+    runs.check_target(str(tmp_path), resume=False, overwrite=False)     # no refusal
