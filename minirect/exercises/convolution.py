@@ -101,6 +101,14 @@ def _engine_conv(x, W, b, stride, padding):
 
 IM2COL = Exercise(
     name="im2col", title="im2col: the patches of an image as matrix columns",
+    hints=(
+        "Loop over the kh·kw kernel offsets (i, j), not over output pixels: for a fixed offset, "
+        "which strided slice of the padded input holds that entry of every patch?",
+        "The rows are (c, i, j) and the columns (n, oh, ow): which axes must move before you "
+        "flatten?",
+        "Pad H and W first (np.pad), then slice.",
+    ),
+    stars=2, unit="convolution", kind="code",
     task="Return the (C·kh·kw, N·OH·OW) matrix whose column (n, oh, ow) holds the input patch "
          "under output pixel (oh, ow) of sample n, in the order (c, i, j): "
          "cols[(c, i, j), (n, oh, ow)] = xpad[n, c, oh·stride + i, ow·stride + j], where xpad "
@@ -135,6 +143,14 @@ def _im2col_channels_last(x, kh, kw, stride, padding):
 
 CONV2D_FORWARD = Exercise(
     name="conv2d_forward", title="conv2d forward by im2col and one matrix product",
+    hints=(
+        "With the patches as columns (im2col), one output pixel of filter d is a dot product of "
+        "W[d] with a column: the whole layer is one matrix product. How must W be reshaped?",
+        "The product's columns are ordered (n, oh, ow): reshape, then move the axes to get NCHW.",
+        "Deep-learning 'convolution' is a cross-correlation: the kernel is not flipped. Add the "
+        "bias of each filter at every position.",
+    ),
+    stars=2, unit="convolution", kind="code",
     task="Return y = conv2d(x, W) + b for x (N, C, H, W), kernels W (D, C, kh, kw), bias b (D,), "
          "with `stride` and `padding` (zeros): y has shape (N, D, OH, OW). Use your im2col and "
          "one matrix product.",
@@ -233,6 +249,16 @@ def _conv_forward_no_bias(x, W, gy, stride, padding):
 
 CONV2D_BACKWARD = Exercise(
     name="conv2d_backward", title="conv2d backward: dE/dx and dE/dW",
+    hints=(
+        "The forward pass is a matrix product Y = Wm @ cols with Wm = W.reshape(D, C·kh·kw): what "
+        "does matmul_backward give for Wm and for cols? Bring gy into Y's layout first.",
+        "W is shared by every sample and every position: does the matrix product over the N·OH·OW "
+        "columns already do the sum over them?",
+        "The gradient of cols is a gradient on the patches, not on x: where does col2im come in? "
+        "im2col copied each pixel into several overlapping patches, so its adjoint must add, not "
+        "assign.",
+    ),
+    stars=3, unit="convolution", kind="code",
     task="For y = conv2d(x, W) with `stride` and `padding` (no bias), return (gx, gW) = "
          "(dE/dx, dE/dW) given gy = dE/dy of shape (N, D, OH, OW).",
     math="Forward: Y = Wm @ cols with Wm = W.reshape(D, C·kh·kw), cols = im2col(x). This is a "
@@ -333,6 +359,14 @@ def _last_max(window):
 
 MAX_POOL = Exercise(
     name="max_pool2d_backward", title="Max pooling backward, with ties",
+    hints=(
+        "Within one window y = max_j x_j: what is ∂y/∂x_j for the winning pixel and for the "
+        "others?",
+        "Ties: only one pixel may win; the task says which (argmax finds the first).",
+        "With stride < kernel the windows overlap: a pixel can win several windows. Assign or "
+        "add?",
+    ),
+    stars=2, unit="convolution", kind="code",
     task="The forward pass takes the maximum of each kernel_size × kernel_size window of x "
          "(N, C, H, W), windows `stride` apart, no padding. Return gx = dE/dx given gy "
          "(N, C, OH, OW). When several pixels of a window tie for the maximum, the first one "

@@ -51,6 +51,11 @@ def _mul_cases():
 
 MUL = Exercise(
     name="mul_backward", title="Mul backward",
+    hints=(
+        "Write y_i as a function of a_i and b_i and differentiate with respect to each.",
+        "The chain rule: dE/da_i = dE/dy_i · ∂y_i/∂a_i. Does any other y_j depend on a_i?",
+    ),
+    stars=1, unit="autograd", kind="code",
     task="The forward pass is y = a * b elementwise (a and b have the same shape). Given the "
          "gradient gy = dE/dy arriving at y, return the gradients (ga, gb) = (dE/da, dE/db).",
     math="y_i = a_i b_i, so ∂y_i/∂a_i = b_i and ∂y_i/∂b_i = a_i (other elements do not "
@@ -95,6 +100,12 @@ def _div_cases():
 
 DIV = Exercise(
     name="div_backward", title="Div backward",
+    hints=(
+        "Write y = a · b⁻¹ and differentiate with respect to a and to b separately.",
+        "What is the derivative of b⁻¹? Mind its sign and its power.",
+        "Multiply each local derivative by the incoming gradient gy.",
+    ),
+    stars=1, unit="autograd", kind="code",
     task="The forward pass is y = a / b elementwise (same shapes, b never 0). Return "
          "(ga, gb) = (dE/da, dE/db) given gy = dE/dy.",
     math="∂(a/b)/∂a = 1/b and ∂(a/b)/∂b = −a/b² (the derivative of b⁻¹ is −b⁻²). "
@@ -141,6 +152,14 @@ def _sum_to_cases():
 
 SUM_TO = Exercise(
     name="sum_to", title="Broadcasting: sum a gradient back to its operand's shape",
+    hints=(
+        "Broadcasting copies each element of x to several places of g: by the chain rule, what "
+        "happens to the gradients of those copies?",
+        "Compare g.shape with `shape`: which axes did broadcasting add in front, and which size-1 "
+        "axes did it stretch?",
+        "The result must have exactly `shape`: think about keepdims.",
+    ),
+    stars=2, unit="broadcasting", kind="code",
     task="In the forward pass an operand x of shape `shape` was broadcast to g.shape (for "
          "example a bias (C,) added to (N, C)). Given g = dE/d(broadcast x), return dE/dx, "
          "an array of shape `shape`.",
@@ -192,6 +211,13 @@ def _matmul_cases():
 
 MATMUL = Exercise(
     name="matmul_backward", title="MatMul backward",
+    hints=(
+        "Write y[i, j] as a sum over p and differentiate by a[i, p]: which entries of y depend on "
+        "it?",
+        "The sum you get is itself a matrix product: of gy with which operand, transposed or not?",
+        "Each gradient has its operand's shape: let the shapes tell you the order of the product.",
+    ),
+    stars=2, unit="broadcasting", kind="code",
     task="The forward pass is y = a @ b with a of shape (n, k) and b of shape (k, m). Return "
          "(ga, gb) = (dE/da, dE/db) given gy = dE/dy of shape (n, m).",
     math="y[i, j] = Σ_p a[i, p] b[p, j]. So dE/da[i, p] = Σ_j gy[i, j] b[p, j] = (gy @ bᵀ)[i, p] "

@@ -58,6 +58,12 @@ def _relu_cases():
 
 RELU = Exercise(
     name="relu_backward", title="ReLU backward",
+    hints=(
+        "Differentiate max(0, x) on each side of 0.",
+        "The task fixes the derivative at the kink x = 0; then multiply the local derivative by "
+        "gy.",
+    ),
+    stars=1, unit="rectifiers", kind="code",
     task="The forward pass is y = max(0, x) elementwise. Return gx = dE/dx given gy = dE/dy. "
          "At x = 0 exactly (the kink) use the derivative 0, as minirect and PyTorch do.",
     math="dy/dx = 1 where x > 0 and 0 where x < 0, so dE/dx = gy · [x > 0]: the gradient "
@@ -84,6 +90,11 @@ def leaky_relu_backward(x, gy, slope):
 
 LEAKY_RELU = Exercise(
     name="leaky_relu_backward", title="Leaky ReLU backward",
+    hints=(
+        "Differentiate each branch of the forward pass: x for x > 0, slope · x otherwise.",
+        "Choose the branch by the sign of x and multiply by the incoming gy.",
+    ),
+    stars=1, unit="rectifiers", kind="code",
     task="The forward pass is y = x for x > 0 and y = slope · x otherwise (slope fixed, e.g. "
          "0.01). Return gx = dE/dx given gy.",
     math="dy/dx = 1 for x > 0 and slope for x < 0, so dE/dx = gy where x > 0 and slope · gy "
@@ -145,6 +156,14 @@ def _sum_over(axes):
 
 PRELU = Exercise(
     name="prelu_backward", title="PReLU backward, channel-wise (Eq. 2)",
+    hints=(
+        "Write y as a function of x and a_c and differentiate by each; ∂y/∂a_c is 0 on one side "
+        "of 0.",
+        "a_c is used at every position of channel c in every sample: the chain rule adds up the "
+        "contributions of all those uses.",
+        "ga has a's shape (C,): which axes of x do you sum over?",
+    ),
+    stars=2, unit="rectifiers", kind="code",
     task="The forward pass is the paper's Eq. 1, y = max(0, x) + a_c · min(0, x), where c is "
          "the channel (axis 1 of x, which is (N, C, H, W) or (N, C)) and a has shape (C,). "
          "Return (gx, ga) = (dE/dx, dE/da) given gy.",
@@ -173,6 +192,12 @@ PRELU = Exercise(
 
 PRELU_SHARED = Exercise(
     name="prelu_shared_backward", title="PReLU backward, channel-shared",
+    hints=(
+        "Start from the channel-wise gradient of prelu_backward: where is the single a used?",
+        "One coefficient serves every channel too: which axes does that add to the sum? ga has "
+        "shape (1,).",
+    ),
+    stars=2, unit="rectifiers", kind="code",
     task="As prelu_backward, but with one coefficient for the whole layer: a has shape (1,). "
          "Return (gx, ga) with ga of shape (1,).",
     math="The channel-wise gradient, summed over the channels too: "

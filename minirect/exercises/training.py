@@ -59,6 +59,12 @@ def _softmax(x):
 
 SOFTMAX_CE = Exercise(
     name="softmax_cross_entropy_backward", title="Softmax cross-entropy backward",
+    hints=(
+        "Write −log softmax(x)[t] as −x_t + log Σ_j exp(x_j) and differentiate by x_k.",
+        "The loss is a mean over the N samples: what does that do to each row's gradient?",
+        "Subtract each row's maximum before exp: softmax does not change, overflow goes away.",
+    ),
+    stars=2, unit="training", kind="code",
     task="The loss is the mean cross-entropy E = −(1/N) Σ_n log softmax(x_n)[t_n] of logits x "
          "(N, K) against integer labels t (N,). Return dE/dx, shape (N, K).",
     math="With p = softmax(x_n), log p_t = x_t − log Σ_j exp(x_j), so ∂(−log p_t)/∂x_k = p_k − "
@@ -112,6 +118,15 @@ def _fan(shape, mode):
 
 MSRA = Exercise(
     name="msra_std", title="The MSRA std (Eq. 10, 14, 15)",
+    hints=(
+        "Start from Eq. 7: Var[y_l] = n_l Var[w_l] E[x_l²]. What is E[x_l²] after a ReLU (Eq. 8), "
+        "and after a PReLU with coefficient a?",
+        "Set the per-layer factor to 1 (Eq. 10 forward, Eq. 14 backward) and solve for Var[w]; "
+        "the answer is a standard deviation.",
+        "n counts the weights one unit sums over (fan_in) or, backwards, the outputs one input "
+        "feeds (fan_out): read k, c and d from `shape` (a linear weight is (out, in)).",
+    ),
+    stars=2, unit="initialization", kind="code",
     task="Return the standard deviation (a float) of the paper's zero-mean Gaussian "
          "initialization for a weight of `shape`: (d, c, k, k) for a conv layer (d filters over "
          "c input channels), (out, in) for a fully connected one. `a` is the initial PReLU "
@@ -216,9 +231,19 @@ def _plus_step(W, gW, vW, a, ga, va, lr, momentum, weight_decay):
 
 SGD = Exercise(
     name="sgd_step", title="SGD with momentum (Eq. 4), no decay on PReLU coefficients",
+    hints=(
+        "Weight decay λw is added to the gradient of W before the velocity update; the PReLU "
+        "coefficients get none (why would decay hurt them?).",
+        "In Eq. 4 the learning rate sits inside the velocity: the velocity accumulates ε times "
+        "the gradient, and the parameter moves by the whole velocity.",
+        "Which way must the parameter move to lower the loss?",
+    ),
+    stars=2, unit="training", kind="code",
     task="Apply one step of the paper's SGD to a conv weight W (with gradient gW and momentum "
          "buffer vW) and to PReLU coefficients a (ga, va). Weight decay λ applies to W but not to "
-         "a. Return the new (W, vW, a, va) as new arrays.",
+         "a. The paper prints Eq. 4 as Δa := μΔa + ε∂E/∂a without saying how Δa is applied; "
+         "minirect (like Caffe) applies it as a := a − Δa, so the velocity holds ε times the "
+         "gradient. Return the new (W, vW, a, va) as new arrays.",
     math="Eq. 4: Δa := μ Δa + ε ∂E/∂a, then a := a − Δa (Caffe's form: the learning rate ε is "
          "inside the velocity). Weight decay adds λ w to the gradient: v ← μ v + ε (g + λ w), "
          "w ← w − v. The paper applies no decay to the PReLU coefficients (it would push them "
@@ -233,7 +258,8 @@ SGD = Exercise(
         Mistake("minirect and the paper put ε inside the velocity (v ← μ v + ε g, w ← w − v); "
                 "v ← μ v + g, w ← w − ε v is PyTorch's form",
                 _pytorch_form),
-        Mistake("the step goes against the gradient: w ← w − v",
+        Mistake("the paper prints Δa := μΔa + ε∂E/∂a without saying how Δa is applied; "
+                "descending the loss needs a := a − Δa (and W := W − vW)",
                 _plus_step),
     ])
 
