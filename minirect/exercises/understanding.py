@@ -809,6 +809,10 @@ def _decay_cases():
             offset = 1e-4 * rng.standard_normal()           # gradients need not be zero-mean
             grads.append(rng.standard_normal(shape) * scale * shrink ** (L - 1 - l) + offset)
         cases.append(Case(label, dict(weights=weights, grads=grads, weight_decay=5e-4)))
+    by_hand = dict(weights=[np.full((2, 2), 3.0), np.array([1.0, -1.0]), np.array([[4.0]])],
+                   grads=[np.full((2, 2), 1e-3), np.array([2e-3, 0.0]), np.array([[-1e-2]])],
+                   weight_decay=1e-3)
+    cases.append(Case("three small layers by hand", by_hand))
     return cases
 
 
@@ -869,8 +873,9 @@ def _engine_fig3(msra_final_error, xavier_min_loss, msra_grad1, xavier_grad1, K)
 
 
 def _fig3_cases():
-    return [Case("the paper's Figure 3 (1000 classes)", dict(msra_final_error=0.79, xavier_min_loss=6.90,
-                                                            msra_grad1=1e-3, xavier_grad1=2e-8, K=1000)),
+    return [Case("1000 classes, the values of Figure 3's two curves",
+                 dict(msra_final_error=0.79, xavier_min_loss=6.90, msra_grad1=1e-3, xavier_grad1=2e-8,
+                      K=1000)),
             Case("digits: both train", dict(msra_final_error=0.04, xavier_min_loss=0.30,
                                             msra_grad1=2e-3, xavier_grad1=1e-4, K=10)),
             Case("10 classes, near the thresholds", dict(msra_final_error=0.44, xavier_min_loss=2.285,
