@@ -7,10 +7,11 @@ keep what is in it:
 * **A folder that holds a run is not replaced by accident.** Starting a new
   run there needs ``--resume`` (continue it) or ``--overwrite`` (replace it);
   ``check_target`` refuses otherwise and names the choices.
-* **One writer at a time.** ``claim(folder)`` creates ``folder/.lock`` naming
-  the process (host, pid, command, start time); a second process stops with
-  a message naming the first. A lock whose process is gone (a crash,
-  ``kill -9``) is stale and is taken over, so it never stays stuck.
+* **One writer at a time.** ``claim(folder)`` locks ``folder/.lock`` (the
+  kernel's ``flock``) and writes into it who holds it (host, pid, command,
+  start time); a second process stops with a message naming the first. The
+  kernel releases the lock when its process ends (a crash, ``kill -9``), so
+  it never stays stuck.
 * **A resumed run keeps its options.** ``differences(saved, requested)``
   lists the options that differ from ``config.json``; they are refused
   instead of ignoring some (a checkpoint restores the saved learning rate,
@@ -96,12 +97,8 @@ def clear(folder) -> None:
     ``folder`` and in its experiment run folders (runs/<init>-seed<s>/), nothing else.
     Refused while another process holds a lock in one of those (a run still being written)."""
     for where in _subruns(folder):
-        holder = _read_lock(os.path.join(where, LOCK))
-        if holder is not None and _alive(holder):
-            raise RunFolderError(
-                f"--overwrite: {where} is being written by another minirect process "
-                f"({_holder_text(os.path.join(where, LOCK))}). Wait for it to finish, or use "
-                "another --out")
+        if held(os.path.join(where, LOCK)):
+            raise RunFolderError("--overwrite: " + _held_message(where, os.path.join(where, LOCK)))
     for where in _subruns(folder) + [folder]:
         for name in RUN_FILES + WRITTEN:
             with contextlib.suppress(FileNotFoundError):
@@ -111,11 +108,6 @@ def clear(folder) -> None:
                 os.rmdir(where)
     with contextlib.suppress(OSError):
         os.rmdir(os.path.join(folder, SUBRUNS))
-
-
-def _holder_text(path) -> str:
-    holder = _read_lock(path) or {}
-    return f"pid {holder.get('pid')} on {holder.get('host')}: {holder.get('command')}"
 
 
 @contextlib.contextmanager
@@ -178,60 +170,102 @@ def write_config(folder, config: dict) -> None:
 # ----------------------------------------------------------------------------
 # The lock
 # ----------------------------------------------------------------------------
+#
+# The lock is the kernel's: an exclusive ``flock`` on ``folder/.lock``. The kernel
+# drops it when its process ends, however it ends (``kill -9``, a crash, a
+# container restart), so liveness is never guessed from a pid, which may have
+# been reused or be our own (PID 1 in a restarted container), and taking over an
+# abandoned lock is the same atomic step as taking a free one: no window in which
+# two processes both decide that a lock is stale. The file's text only names the
+# holder for the message a second process gets.
 
 @contextlib.contextmanager
 def claim(folder):
-    """Hold ``folder/.lock`` while the block runs; refuse if a live process holds it."""
+    """Hold ``folder/.lock`` while the block runs; refuse if another process holds it."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK)
-    mine = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%c"),
-            "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
-    while not _create_exclusive(path, json.dumps(mine)):
-        holder = _read_lock(path)
-        if holder is not None and _alive(holder):
-            raise RunFolderError(
-                f"{folder} is being written by another minirect process (pid {holder['pid']} on "
-                f"{holder['host']}, started {holder['started']}: {holder['command']}). Wait for "
-                f"it to finish or use another --out (if no such process runs, delete {path})")
-        with contextlib.suppress(FileNotFoundError):      # stale: its process is gone
-            os.remove(path)
+    fd = _take(path, folder)
     try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(_me()).encode())
         yield
     finally:
-        if _read_lock(path) == mine:
-            os.remove(path)
+        os.remove(path)         # while we hold it, so no one else holds this file's lock
+        os.close(fd)
 
 
-def _create_exclusive(path, text) -> bool:
-    """Write ``text`` to ``path`` only if no file is there (atomic: a link cannot replace)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
+def _me() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
+
+
+def _take(path, folder) -> int:
+    """Open ``path`` and take its lock; a file descriptor, or RunFolderError naming the holder."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:         # a folder named .lock, no permission, ...
+            raise RunFolderError(f"{path} cannot be used as minirect's lock file ({error.strerror}): "
+                                 "remove it if no minirect process writes this folder") from None
+        if not _lock(fd):
+            os.close(fd)
+            raise RunFolderError(_held_message(folder, path))
+        # The holder we waited for may have removed the file between our open and our lock:
+        # then we hold the lock of a file no one else will open. Try again with the new one.
+        if _is_file_at(fd, path):
+            break
+        os.close(fd)
+    if _read_lock(path).get("host", socket.gethostname()) != socket.gethostname():
+        os.close(fd)         # a network folder: the kernel may not see the other machine's lock
+        raise RunFolderError(_held_message(folder, path) + f" (minirect cannot tell whether a "
+                             f"process on another machine still runs: if it does not, delete {path})")
+    return fd
+
+
+def _lock(fd) -> bool:
+    """Take the exclusive lock on ``fd`` without waiting; False if another process holds it."""
+    import fcntl            # POSIX (Linux, macOS); imported here so that the rest imports anywhere
+
     try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
+    return True
+
+
+def _is_file_at(fd, path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def held(path) -> bool:
+    """Does a process hold the lock file ``path`` now?"""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        free = _lock(fd)            # closing the file releases it again
     finally:
-        os.remove(tmp)
+        os.close(fd)
+    return not free
 
 
-def _read_lock(path):
+def _held_message(folder, path) -> str:
+    holder = _read_lock(path)
+    who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+           f"{holder.get('started', '?')}: {holder.get('command', '?')}")
+    return (f"{folder} is being written by another minirect process ({who}). Wait for it to "
+            "finish or use another --out")
+
+
+def _read_lock(path) -> dict:
+    """The holder a lock file names; {} for an empty or damaged one."""
     try:
         with open(path) as f:
-            return json.load(f)
+            holder = json.load(f)
     except (OSError, ValueError):
-        return None
-
-
-def _alive(holder) -> bool:
-    """Is the lock's process still running? On another host we cannot tell: assume so."""
-    if holder.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:         # someone else's live process
-        return True
-    return True
+        return {}
+    return holder if isinstance(holder, dict) else {}

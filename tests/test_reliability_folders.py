@@ -8,8 +8,12 @@ user's notes, and above all a run still being written.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -129,3 +133,135 @@ def test_notes_in_runs_are_not_a_run(tmp_path):
     (tmp_path / "runs" / "my-notes" / "todo.txt").write_text("x")
     assert not runs.holds_run(tmp_path)
     runs.check_target(str(tmp_path), resume=False, overwrite=False)     # no refusal
+
+
+# ----------------------------------------------------------------------------
+# The lock: one holder, whatever the timing; pids that lie; damaged lock files
+# ----------------------------------------------------------------------------
+
+HOLDER = """import sys
+from minirect import runs
+sys.argv = ["minirect", "reproduce", "fig3"]
+with runs.claim(FOLDER):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def holding_lock(folder):
+    """Another process holds ``folder``'s lock while the block runs."""
+    code = HOLDER.replace("FOLDER", repr(str(folder)))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+
+
+def _stale_lock(folder, pid):
+    os.makedirs(folder, exist_ok=True)
+    Path(folder, runs.LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": pid,
+                                                   "started": "earlier", "command": "x"}))
+
+
+def _racer(root, trials, barrier, counts, guard):
+    """Try each trial's folder at the same moment as the other racers; count the holders
+    inside at once (``counts[2 * trial]``: most at once, ``+ 1``: now)."""
+    from minirect import runs as runs_
+    for trial in range(trials):
+        barrier.wait(60)
+        try:
+            with runs_.claim(os.path.join(root, str(trial))):
+                with guard:
+                    counts[2 * trial + 1] += 1
+                    counts[2 * trial] = max(counts[2 * trial], counts[2 * trial + 1])
+                time.sleep(0.02)
+                with guard:
+                    counts[2 * trial + 1] -= 1
+        except runs_.RunFolderError:
+            pass
+
+
+def race(root, racers=4, trials=50) -> list:
+    """``racers`` processes race for a stale lock in each of ``trials`` folders; the
+    most holders seen at once, per trial."""
+    dead = _dead_pid()
+    for trial in range(trials):
+        _stale_lock(os.path.join(root, str(trial)), dead)
+    context = multiprocessing.get_context("spawn")
+    barrier, guard = context.Barrier(racers), context.Lock()
+    counts = context.Array("i", 2 * trials)
+    procs = [context.Process(target=_racer, args=(str(root), trials, barrier, counts, guard))
+             for _ in range(racers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    return list(counts[0::2])
+
+
+def test_racing_for_a_stale_lock_never_gives_two_holders(tmp_path):
+    most = race(tmp_path)
+    assert max(most) == 1, f"two or more holders at once in {sum(m > 1 for m in most)} of 50 trials"
+
+
+def test_a_live_holder_refuses_a_second_writer_and_the_message_names_it(tmp_path):
+    with holding_lock(tmp_path) as holder:
+        assert runs.held(str(tmp_path / runs.LOCK))
+        with pytest.raises(runs.RunFolderError) as refused:
+            with runs.claim(tmp_path):
+                pass
+        assert f"pid {holder.pid}" in str(refused.value) and "minirect reproduce fig3" in str(refused.value)
+    with runs.claim(tmp_path):           # released when its process ended
+        pass
+    assert not (tmp_path / runs.LOCK).exists()
+
+
+@pytest.mark.parametrize("pid", ["own", "parent"], ids=["our own pid", "a live process's pid"])
+def test_a_lock_whose_pid_lives_but_holds_nothing_is_taken_over(tmp_path, pid):
+    """A container's PID 1 after a restart finds its own pid in the lock; a reused pid
+    names some other live process: neither holds the lock, so neither blocks."""
+    _stale_lock(tmp_path, os.getpid() if pid == "own" else os.getppid())
+    with runs.claim(tmp_path):
+        assert json.loads((tmp_path / runs.LOCK).read_text())["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize("text", ["{}", "[]", '{"pid": "abc"}', "", "\x00garbage"])
+def test_a_damaged_lock_file_that_no_process_holds_is_taken_over(tmp_path, text):
+    (tmp_path / runs.LOCK).write_text(text)
+    with runs.claim(tmp_path):
+        assert json.loads((tmp_path / runs.LOCK).read_text())["pid"] == os.getpid()
+
+
+def test_a_damaged_lock_file_held_by_a_live_process_gets_a_message(tmp_path):
+    with holding_lock(tmp_path):
+        (tmp_path / runs.LOCK).write_text('{"pid": "abc"}')          # hand-edited while held
+        with pytest.raises(runs.RunFolderError, match="being written by another minirect process"):
+            with runs.claim(tmp_path):
+                pass
+
+
+def test_a_lock_from_another_machine_is_left_to_its_owner(tmp_path):
+    """On a network folder the kernel may not see another machine's lock: refuse, and say so."""
+    (tmp_path / runs.LOCK).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    with pytest.raises(runs.RunFolderError, match="another machine"):
+        with runs.claim(tmp_path):
+            pass
+    assert (tmp_path / runs.LOCK).exists()
+
+
+def test_a_folder_named_lock_gets_a_message(tmp_path):
+    (tmp_path / runs.LOCK).mkdir()
+    with pytest.raises(runs.RunFolderError, match="cannot be used as minirect's lock file"):
+        with runs.claim(tmp_path):
+            pass
