@@ -183,6 +183,12 @@ def main(argv=None) -> int:
     grade_p.add_argument("--timeout", type=float, default=20.0, help="seconds per exercise (default 20)")
     grade_p.add_argument("--memory", type=int, default=2048, help="MiB per exercise (default 2048)")
     grade_p.add_argument("--json", metavar="OUT", help="write the grades as JSON to OUT ('-': stdout)")
+    hand_out = sub.add_parser("assignment", help="an Otter-Grader assignment: tests/ and student.py")
+    hand_out.add_argument("folder", help="where to write tests/, student.py and README.md")
+    hand_out.add_argument("--only", nargs="+", choices=names(), metavar="NAME", help="these exercises")
+    hand_out.add_argument("--unit", choices=UNITS, nargs="+", help="these units' exercises")
+    hand_out.add_argument("--seed", type=_natural, required=True,
+                          help="the grading seed (keep it secret: the student practises on seed 0)")
     if argv and argv[0] == "train":
         from .capstone import main as capstone_main
         return capstone_main(argv[1:])
@@ -195,7 +201,42 @@ def main(argv=None) -> int:
     if args.action == "describe":
         print(describe(args.name))
         return 0
+    if args.action == "assignment":
+        return _assignment_command(args)
     return _check_command(args)
+
+
+def student_template(selected) -> str:
+    """A student's file: one stub per selected exercise, with its task as the docstring."""
+    wrap = textwrap.TextWrapper(width=84, initial_indent="    ", subsequent_indent="    ")
+    parts = ['"""My answers (graded by: minirect exercises check student.py)."""\n\nimport numpy as np\n']
+    for name in selected:
+        e = _get(name)
+        if e.driver is not None:
+            parts.append(f"# {name}: {e.title}. Define: {e.signature}\n")
+            continue
+        parts.append(f"def {e.signature.split(' -> ')[0]}:\n    \"\"\"{e.title}.\n\n"
+                     + wrap.fill(e.task) + f"\n\n    Returns ({', '.join(e.outputs)}).\n    \"\"\"\n"
+                     f"    raise NotImplementedError(\"{name}\")\n")
+    return "\n\n".join(parts)
+
+
+def _assignment_command(args) -> int:
+    from . import otter
+    selected = [n for n in select(args.only, args.unit) if _get(n).driver is None]
+    folder = pathlib.Path(args.folder)
+    otter.write_tests(folder / "tests", selected, args.seed)
+    (folder / "student.py").write_text(student_template(selected))
+    (folder / "README.md").write_text(
+        f"# Assignment: {len(selected)} exercises\n\n" + "\n".join(f"- `{n}`: {_get(n).title}"
+                                                                  for n in selected)
+        + "\n\nHand out `student.py`. Grade with Otter-Grader (`pip install -e \".[grading]\"`):\n\n"
+        "```bash\notter generate -t tests\notter run -a autograder.zip path/to/student.py\n```\n\n"
+        "`autograder.zip` holds the grading seed: do not hand it out.\n")
+    print(f"wrote {folder}/tests ({len(selected)} Otter tests, seed {args.seed}), {folder}/student.py, "
+          f"{folder}/README.md\nnext: cd {folder} && otter generate -t tests && "
+          "otter run -a autograder.zip student.py")
+    return 0
 
 
 def _natural(text: str) -> int:
