@@ -23,6 +23,8 @@ docs/reproduction.md:
 * conv1 becomes 3×3 with stride 1 and padding 1 (a 7×7/2 conv would throw
   away most of a 28×28 or 8×8 image), and its max pool is dropped for inputs
   smaller than 16 pixels;
+* the max pool after conv1 is 2×2 with stride 2 at every input size (the
+  paper's is 3×3 with stride 3), like the pools between stages;
 * a pool between stages is skipped when it would leave a map smaller than
   ``min_map`` (4) pixels: 3×3 convs with zero padding on a 2×2 map see only
   4 of their 9 taps, which shrinks the signal by ~4/9 in variance per layer
@@ -44,8 +46,10 @@ Eq. 15 form with a = 0.25) or "xavier" (the paper's n Var[w] = 1), with
 "fan_in" (forward, n = k²c). The fc layers follow ``fc_init``:
 
 * "fan_in" (default) — the same scheme, forward form. The backward form on the
-  last fc layer would use n̂ = number of classes (10 here, 1000 in the paper),
-  inflating the logits ~50× at 10 classes.
+  last fc layer would use n̂ = number of classes (10 here, 1000 in the paper).
+  Measured on the default Figure 3 net at initialization, "same" gives the
+  logits 16× the variance they have with "fan_in": 12.8 from the last layer
+  (n/K = 128/10) times 1.25 from fc1 (fan-in 160 over fan-out 128).
 * "same" — the same scheme and mode as the convs.
 * "paper" — the paper's fixed Gaussians: std 0.01, 0.01 and 0.001.
 """
