@@ -102,6 +102,10 @@ WRONG = {
     "first_crossings": [
         lambda epochs, errors, levels: np.interp(levels, errors[::-1], epochs[::-1]),
         lambda epochs, errors, levels: np.array([epochs[int(np.argmax(errors <= v))] for v in levels])],
+    "vanishing_depth": [
+        lambda depths, threshold: (0.5 ** (np.asarray(depths) - 1), float(min(
+            [d for d in depths if 0.5 ** (d - 1) < threshold], default=-1))),
+        lambda depths, threshold: (np.ones(len(depths)), -1.0)],
 }
 
 
@@ -131,6 +135,7 @@ FORMULAS = {
     "decay_driven_layers": ["λ · RMS", "ratio_l > 1"],
     "fig3_verdict": ["ln K", "1 − 1/K"],
     "first_crossings": ["(errors[i−1] − level) / (errors[i−1] − errors[i])"],
+    "vanishing_depth": ["2^{−(L−1)/2}", "L ≥ 15"],
 }
 
 
@@ -150,7 +155,7 @@ def test_counts_units_hints():
     spread = {unit: sum(1 for e in understanding.EXERCISES if e.unit == unit) for unit in UNITS}
     assert spread["autograd"] + spread["broadcasting"] >= 1 and spread["convolution"] >= 2
     assert spread["rectifiers"] >= 2 and spread["initialization"] >= 3
-    assert spread["training"] >= 2 and spread["figures"] >= 1
+    assert spread["training"] >= 2 and spread["figures"] >= 1 and spread["depth-sweep"] >= 1
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -212,3 +217,5 @@ def test_the_answers_the_paper_implies():
     # the bar minirect sets for its small reproduction
     assert understanding.fig3_verdict(0.79, 6.90, 1e-3, 2e-8, 1000) == (0.0, 1.0, 1.0)
     assert understanding.fig3_verdict(0.04, 2.30, 1e-3, 2e-8, 10) == (1.0, 1.0, 1.0)
+    ratios, depth = understanding.vanishing_depth(np.array([6, 10, 14, 18, 22, 26, 30]), 1e-2)
+    assert depth == 18 and ratios[-1] == pytest.approx(2 ** -14.5)

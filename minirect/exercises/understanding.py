@@ -1009,7 +1009,7 @@ FIRST_CROSSINGS = Exercise(
          "of the two curves read from it.)",
     math="For the first i with errors[i] ≤ level: t = epochs[i−1] + (errors[i−1] − level) / "
          "(errors[i−1] − errors[i]) · (epochs[i] − epochs[i−1]).",
-    solution=first_crossings, outputs=("epochs",), cases=_crossing_cases,
+    solution=first_crossings, outputs=("crossings",), cases=_crossing_cases,
     expected=_interp_crossings,
     mistakes=[
         Mistake("interpolate between the evaluation above the level and the first one below it; "
@@ -1038,6 +1038,70 @@ def _mirror(epochs, errors, level, crossing):
     return float(epochs[i - 1] + fraction * (epochs[i] - epochs[i - 1]))
 
 
+# ============================================================================
+# Unit: the depth sweep — where does the theory say Xavier's gradient vanishes?
+# ============================================================================
+
+def vanishing_depth(depths, threshold):
+    """Predicted Xavier/MSRA first-layer gradient ratio 2^{−(L−1)/2} at each depth (fan_out
+    init, ReLU nets), and the smallest depth whose ratio is below ``threshold`` (−1: none)."""
+    depths = np.asarray(depths)
+    ratios = 2.0 ** (-(depths - 1) / 2)
+    below = depths[ratios < threshold]
+    return ratios, float(below.min()) if len(below) else -1.0
+
+
+def _engine_vanishing_depth(depths, threshold):
+    """idealized_stds' first-layer gradient ratio of an L-layer chain under each init."""
+    ratios = []
+    for depth in depths:
+        shapes = ((16, 16),) * int(depth)
+        first = [diagnostics.idealized_stds(_chain_model(shapes, scheme, "fan_out"))["grad_ratio"][0]
+                 for scheme in ("xavier", "msra")]
+        ratios.append(first[0] / first[1])
+    ratios = np.array(ratios)
+    vanished = [d for d, r in zip(depths, ratios) if r < threshold]
+    return ratios, float(min(vanished)) if vanished else -1.0
+
+
+VANISHING_DEPTH = Exercise(
+    name="vanishing_depth", title="The depth sweep: where does Xavier's first-layer gradient vanish?",
+    task="The depth sweep trains plain ReLU nets of several depths L (weighted layers) with both "
+         "inits in their backward form ('fan_out', as Figures 2 and 3), and calls Xavier's "
+         "gradient vanished when its first layer's gradient std at initialization is below "
+         "`threshold` times MSRA's. Assume both nets get the same gradient std at their last "
+         "layer, and use Sec. 2.2's backward theory (wide layers). Return (ratios, depth): the "
+         "predicted ratio Std[∂E/∂y_1](Xavier) / Std[∂E/∂y_1](MSRA) at every depth of "
+         "`depths`, and the smallest depth of `depths` whose ratio is below `threshold` "
+         "(−1.0 if none).",
+    math="Under MSRA's backward form every step down multiplies Var[∂E/∂y] by ½ n̂ Var[w] = 1, "
+         "under Xavier's by ½: over the L − 1 layers above layer 1 the std ratio is "
+         "2^{−(L−1)/2}. Below 1e-2 from L − 1 > 2 log2(100) ≈ 13.3: L ≥ 15 (18 on the sweep's "
+         "grid 6, 10, …, 30).",
+    solution=vanishing_depth, outputs=("ratios", "depth"),
+    cases=lambda: [Case(f"depths {depths}, threshold {t:g}", dict(depths=np.array(depths), threshold=t))
+                   for depths, t in [((6, 10, 14, 18, 22, 26, 30), 1e-2), ((22, 30), 1e-3),
+                                     ((2, 3, 4, 5, 6), 0.3), ((10, 14), 1e-5), ((8, 15, 16), 0.0079)]],
+    expected=_engine_vanishing_depth,
+    mistakes=[
+        Mistake("layer 1's gradient is shaped by the L − 1 layers above it, not by all L",
+                lambda depths, threshold: vanishing_depth(np.asarray(depths) + 1, threshold)[:1]
+                + (vanishing_depth(depths, threshold / 2 ** 0.5)[1],)),
+        Mistake("that is the ratio of variances; the criterion compares stds",
+                lambda depths, threshold: vanishing_depth(2 * np.asarray(depths) - 1, threshold)[:1]
+                + (vanishing_depth(depths, threshold ** 0.5)[1],)),
+        Mistake("the ratio falls with depth: the first depth below the threshold is the smallest "
+                "such depth, not the largest",
+                lambda depths, threshold: (vanishing_depth(depths, threshold)[0], float(max(
+                    [d for d in depths if 2.0 ** (-(d - 1) / 2) < threshold], default=-1)))),
+    ],
+    hints=("Going down one layer, by what factor does each init multiply Var[∂E/∂y] (Eq. 13)?",
+           "How many such factors lie between the last layer and the first?",
+           "Solve ratio < threshold for L before looking at the list of depths."),
+    stars=3, unit="depth-sweep", kind="derive")
+
+
 EXERCISES = [CENTRAL_DIFFERENCE, CENTERING, PADDING_FACTOR, CONV_COST, RECEPTIVE_FIELD,
              PRELU_MOMENTS, PRELU_ON_RELU_INIT, RESPONSE_VARIANCE, EQ15, XAVIER_RESPONSE,
-             GRADIENT_RATIOS, MOMENTUM_FORMS, DECAY_DRIVEN, FIG3_VERDICT, FIRST_CROSSINGS]
+             GRADIENT_RATIOS, MOMENTUM_FORMS, DECAY_DRIVEN, FIG3_VERDICT, FIRST_CROSSINGS,
+             VANISHING_DEPTH]
