@@ -637,7 +637,11 @@ def gradient_ratios(shapes, scheme, mode):
     Going down through layer l+1 multiplies Var[∂E/∂y] by ½ n̂_{l+1} Var[w_{l+1}],
     n̂ = k² d (the outputs a unit feeds).
     """
-    factors = [0.5 * s[0] * math.prod(s[2:]) * _variance_for(s, scheme, mode) for s in shapes]
+    factors = []
+    for s in shapes:                                 # (d, c, k, k) or (out, in)
+        fan_in, fan_out = math.prod(s[1:]), s[0] * math.prod(s[2:])
+        var_w = (2.0 if scheme == "msra" else 1.0) / (fan_in if mode == "fan_in" else fan_out)
+        factors.append(0.5 * fan_out * var_w)        # ½ n̂ Var[w], n̂ = k²d
     ratios = np.ones(len(shapes))
     for l in range(len(shapes) - 2, -1, -1):
         ratios[l] = ratios[l + 1] * math.sqrt(factors[l + 1])
