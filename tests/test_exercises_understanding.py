@@ -194,6 +194,16 @@ def test_describe_gives_hints_not_the_formula(name):
         assert formula not in flat, (name, formula)
 
 
+def test_grading_leaves_minirect_random_generator_alone():
+    import minirect
+    minirect.seed(3)
+    before = minirect.backend.generator().random()
+    minirect.seed(3)
+    for name in NEW:
+        exercises.check(name, exercises.solution(name), quiet=True)
+    assert minirect.backend.generator().random() == before
+
+
 def test_a_grading_seed_changes_the_random_cases():
     exercise = _EXERCISES["decay_driven_layers"]
     seen = _checker.cases_for(exercise, 0)[0].args["grads"][0]
