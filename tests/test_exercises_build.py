@@ -70,7 +70,10 @@ def make_engine(**bugs):
             for t in (order if bug("forward_order") else order[::-1]):
                 if t.creator is not None:
                     for x, g in zip(t.creator.inputs, t.creator.backward(t.grad)):
-                        x.grad = g if x.grad is None or bug("overwrite") else x.grad + g
+                        if x.grad is not None and bug("in_place"):
+                            x.grad += g
+                        else:
+                            x.grad = g if x.grad is None or bug("overwrite") else x.grad + g
 
     def topological_order(tensor):
         if bug("no_visited") or bug("pre_order"):       # depth first, without a visited set / pre-order
@@ -187,7 +190,7 @@ WRONG = {
     "engine_tensor": ["keep_dtype", "grad_zeros"],
     "engine_apply": ["no_creator", "inputs_as_arrays", "shared_instance"],
     "engine_topo_order": ["no_visited", "pre_order", "bfs"],
-    "engine_backward": ["overwrite", "no_visited", "forward_order", "bfs"],
+    "engine_backward": ["overwrite", "no_visited", "forward_order", "bfs", "in_place"],
     "engine_sum_to": ["sum_to_no_leading", "sum_to_no_keepdims"],
     "engine_add_mul": ["no_sum_to", "mul_swapped", "sum_to_no_leading"],
     "engine_matmul_sum": ["matmul_no_transpose", "sum_grad_scalar"],
@@ -251,6 +254,7 @@ def test_a_wrong_engine_fails(name, bug):
     ("engine_topo_order", "pre_order", "after all the tensors"),
     ("engine_backward", "overwrite", "overwritten"),
     ("engine_backward", "no_visited", "counted twice"),
+    ("engine_backward", "in_place", "changed in place"),
     ("engine_sum_to", "sum_to_no_leading", "leading axes"),
     ("engine_add_mul", "no_sum_to", "sum the broadcast copies"),
     ("engine_add_mul", "mul_swapped", "swapped"),

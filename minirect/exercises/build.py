@@ -42,6 +42,8 @@ _EDITS = {
                    "            order.append(t)\n            for parent in t.parents:\n"
                    "                visit(parent)\n")],
     "overwrite": [("x.grad = g if x.grad is None else x.grad + g", "x.grad = g")],
+    "in_place": [("x.grad = g if x.grad is None else x.grad + g",
+                  "x.grad = g if x.grad is None else np.add(x.grad, g, out=x.grad)")],
     "add_no_sum_to": [("return sum_to(gy, a.shape), sum_to(gy, b.shape)", "return gy, gy")],
     "mul_swapped": [("return sum_to(gy * b.data, a.shape), sum_to(gy * a.data, b.shape)",
                      "return sum_to(gy * a.data, a.shape), sum_to(gy * b.data, b.shape)")],
@@ -102,6 +104,7 @@ _GRAPHS = [
      (("mul", 0, 0), ("mul", 1, 1), ("mul", 2, 2), ("add", 3, 1))),
     ("shared subexpression: h = x*w, y = (h+x)*(h*w)", 2,
      (("mul", 0, 1), ("add", 2, 0), ("mul", 2, 1), ("mul", 3, 4))),
+    ("two leaves added: y = (x*x) * (x+w)", 2, (("mul", 0, 0), ("add", 0, 1), ("mul", 2, 3))),
     ("a node the output does not use", 2, (("mul", 0, 1), ("add", 0, 0), ("mul", 2, 2))),
 ]
 
@@ -351,6 +354,9 @@ BACKWARD = Exercise(
         _mistake("some gradients are counted twice: a tensor that topological_order lists twice "
                  "passes its gradient back twice (list each tensor once)",
                  drivers.engine_backward, "no_visited"),
+        _mistake("a gradient array was changed in place after it was shared: a function may hand "
+                 "the same array to two inputs (x + w gives gy to both), so add into a new array "
+                 "(x.grad + g), not with +=", drivers.engine_backward, "in_place"),
     ])
 
 
