@@ -93,9 +93,8 @@ def check(name):
     """Grade your engine on the task ``name``; print one line (and a hint on a mistake)."""
     verdict = exercises.check(name, my_engine(), quiet=True)
     failure = verdict.failure
-    if failure is not None and failure.message.startswith("raised NotImplementedError"):
-        where = failure.message.split(": ", 1)[-1].split(" (line")[0]
-        print(f"{name}: not done yet ({where})")
+    if failure is not None and "NotImplementedError" in failure.message:
+        print(f"{name}: not done yet (a stub above still raises NotImplementedError)")
     else:
         print(verdict)
     done[name] = bool(verdict)

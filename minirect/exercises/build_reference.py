@@ -1,23 +1,14 @@
 """A small autograd engine in plain NumPy: the reference for the build-it-yourself track.
 
-This is what a student's engine looks like at the end of the track (the tasks
-``engine_tensor`` ... ``engine_mlp`` in ``minirect.exercises.build``). Like the
-student's own file it imports nothing but NumPy, and it is deliberately plain:
-
-* a ``Tensor`` holds an array (``data``), its gradient (``grad``, None until
-  backward reaches it) and the ``Function`` that produced it (``creator``);
-* ``Function.apply`` runs ``forward`` on the inputs' arrays and links the
-  output to the function, and the function to its inputs: that is the graph;
-* ``topological_order`` lists a tensor and everything it was computed from,
-  each after its parents; ``Tensor.backward`` walks that list backwards and
-  adds each function's input gradients into the inputs' ``grad``;
-* ``sum_to`` undoes broadcasting, so ``Add`` and ``Mul`` accept operands of
-  different shapes;
-* ``Add``, ``Mul``, ``MatMul``, ``Sum`` and ``ReLU`` are enough for a
-  two-layer network: ``loss = Sum(d * d)``, ``d = relu(x W1 + b1) W2 + b2 - t``.
-
-minirect's own ``minirect/autograd.py`` is this engine grown up: ``no_grad``,
-graph freeing, dtype and device checks, and many more functions.
+What a student's engine looks like at the end of the tasks ``engine_tensor`` ...
+``engine_mlp`` (``minirect.exercises.build``); like the student's file it imports
+only NumPy. A ``Tensor`` holds ``data``, ``grad`` (None until backward) and its
+``creator``; ``Function.apply`` runs ``forward`` on arrays and links output,
+function and inputs into a graph; ``topological_order`` lists a tensor and all
+it was computed from, parents first; ``Tensor.backward`` walks that list
+backwards, adding each function's input gradients into ``grad``; ``sum_to``
+undoes broadcasting. ``Add``, ``Mul``, ``MatMul``, ``Sum`` and ``ReLU`` then
+train a two-layer network. ``minirect/autograd.py`` is this engine grown up.
 """
 
 import numpy as np
