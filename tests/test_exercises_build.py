@@ -424,6 +424,26 @@ def test_the_notebook_ships_without_solutions():
     assert "raise NotImplementedError" in source and "getsource" not in source
 
 
+def _reference_body_lines():
+    """The reference engine's code lines, less its signatures, docstrings and comments."""
+    lines = set()
+    for line in pathlib.Path(build_reference.__file__).read_text(encoding="utf-8").splitlines():
+        code = line.split("#")[0].strip()
+        if len(code) >= 10 and not code.startswith(('"', "def ", "class ", "@", "import ",
+                                                     "raise NotImplementedError")):
+            lines.add(code)
+    return lines - {"fn = cls()"}          # the task itself says that apply makes fn = cls()
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, NOTEBOOK.with_suffix(".py"), build.TEMPLATE],
+                         ids=["ipynb", "py", "template"])
+def test_student_material_carries_no_line_of_the_reference(path):
+    lines = _reference_body_lines()
+    assert len(lines) > 30
+    text = path.read_text(encoding="utf-8")
+    assert not [line for line in lines if line in text]
+
+
 def _execute(nb, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
