@@ -62,7 +62,7 @@ def describe(name: str) -> str:
     """The task, the signature to implement, and the math to derive, as text."""
     e = _get(name)
     wrap = textwrap.TextWrapper(width=88, subsequent_indent="  ")
-    lines = [f"{e.name}: {e.title}  [{'*' * e.stars}, unit: {e.unit or '-'}]", "",
+    lines = [f"{e.name}: {e.title}  [{'★' * e.stars}, unit: {e.unit or '-'}]", "",
              wrap.fill("Task: " + e.task), "",
              ("Define: " if e.driver is not None else "Signature: def ") + e.signature]
     for number, hint in enumerate(e.hints, 1):
@@ -139,6 +139,13 @@ def grade_file(path, only=None, seed: int = 0, timeout: float = 20.0, memory_mb:
                    if _is_defined(_get(name), defined) else None) for name in selected}
 
 
+def _missing_text(e) -> str:
+    if e.driver is None:
+        return f"the file defines no function {e.name}()"
+    absent = ", ".join(e.requires) or e.defines
+    return f"the file does not define {absent} (the task: {e.defines})"
+
+
 def report(verdicts: dict, file, seed: int, refused: str = "") -> dict:
     """The machine-readable grade (``--json``): one record per exercise, and the totals."""
     records = []
@@ -147,8 +154,7 @@ def report(verdicts: dict, file, seed: int, refused: str = "") -> dict:
         status = ("refused" if refused else "missing" if verdict is None
                   else "pass" if verdict else "fail")
         failure = verdict.failure if verdict is not None else None
-        message = (refused if refused else f"the file defines no {e.signature.split('(')[0]}"
-                   if verdict is None else verdict.line())
+        message = (refused if refused else _missing_text(e) if verdict is None else verdict.line())
         records.append({"name": name, "title": e.title, "unit": e.unit, "stars": e.stars,
                         "status": status, "score": int(status == "pass"), "max_score": 1,
                         "message": message, "hint": failure.hint if failure else ""})
@@ -196,7 +202,7 @@ def main(argv=None) -> int:
     if args.action == "list":
         for name in select(units=args.unit):
             e = _get(name)
-            print(f"{name:34s} {'*' * e.stars:3s} {e.unit:15s} {e.title}")
+            print(f"{name:34s} {'★' * e.stars:3s} {e.unit:15s} {e.title}")
         return 0
     if args.action == "describe":
         print(describe(args.name))
