@@ -35,9 +35,9 @@
 # array is float64. Run the cells in order; after changing a cell, run it and
 # the check below it again.
 #
-# Prefer a file to a notebook? The same tasks are stubs in the template
-# `minirect/exercises/templates/engine.py`: copy it, fill it in, and grade it
-# with `minirect exercises check engine.py --unit autograd broadcasting`.
+# Prefer a file to a notebook? `minirect exercises template engine.py --engine`
+# writes the same tasks as stubs into `engine.py`; fill it in and grade it with
+# `minirect exercises check engine.py --unit autograd broadcasting`.
 
 # %% tags=["parameters"]
 # Parameters (papermill style: this cell is tagged "parameters").
@@ -68,6 +68,7 @@ import minirect
 from minirect import exercises
 from minirect.exercises import build_reference
 
+minirect.fast_paths(False)   # the reference path: the engine you compare with is the code you read
 minirect.use(DEVICE)
 minirect.seed(SEED)
 print("minirect", minirect.__version__, minirect.versions())

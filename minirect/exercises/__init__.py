@@ -189,6 +189,12 @@ def main(argv=None) -> int:
     grade_p.add_argument("--timeout", type=float, default=20.0, help="seconds per exercise (default 20)")
     grade_p.add_argument("--memory", type=int, default=2048, help="MiB per exercise (default 2048)")
     grade_p.add_argument("--json", metavar="OUT", help="write the grades as JSON to OUT ('-': stdout)")
+    start = sub.add_parser("template", help="a file to start from: stubs with their tasks")
+    start.add_argument("file", help="the file to write (refused if it exists)")
+    start.add_argument("--only", nargs="+", choices=names(), metavar="NAME", help="these exercises")
+    start.add_argument("--unit", choices=UNITS, nargs="+", help="these units' exercises")
+    start.add_argument("--engine", action="store_true",
+                       help="the build-it-yourself track's engine.py (units 1-2) instead")
     hand_out = sub.add_parser("assignment", help="an Otter-Grader assignment: tests/ and student.py")
     hand_out.add_argument("folder", help="where to write tests/, student.py and README.md")
     hand_out.add_argument("--only", nargs="+", choices=names(), metavar="NAME", help="these exercises")
@@ -209,6 +215,8 @@ def main(argv=None) -> int:
         return 0
     if args.action == "assignment":
         return _assignment_command(args)
+    if args.action == "template":
+        return _template_command(args)
     return _check_command(args)
 
 
@@ -225,6 +233,23 @@ def student_template(selected) -> str:
                      + wrap.fill(e.task) + f"\n\n    Returns ({', '.join(e.outputs)}).\n    \"\"\"\n"
                      f"    raise NotImplementedError(\"{name}\")\n")
     return "\n\n".join(parts)
+
+
+def _template_command(args) -> int:
+    target = pathlib.Path(args.file)
+    if target.exists():
+        print(f"minirect exercises: {target} exists; choose another name (nothing written)",
+              file=sys.stderr)
+        return 2
+    if args.engine:
+        target.write_text(build.TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+        print(f"wrote {target}: fill in the tasks, then: minirect exercises check {target} "
+              "--unit autograd broadcasting")
+        return 0
+    selected = [n for n in select(args.only, args.unit) if _get(n).driver is None]
+    target.write_text(student_template(selected), encoding="utf-8")
+    print(f"wrote {target} ({len(selected)} stubs): fill them in, then: minirect exercises check {target}")
+    return 0
 
 
 def _assignment_command(args) -> int:

@@ -190,7 +190,8 @@ def grade_in_child(exercise: Exercise, student, seed: int = 0, timeout: float = 
 def _judge_result(exercise, case, result, outputs, k) -> CaseResult:
     signature = f"the signature is {exercise.signature}"
     if "error" in result:
-        return CaseResult(case.label, False, result["error"], signature)
+        stub = result["error"].startswith("not answered yet")
+        return CaseResult(case.label, False, result["error"], "" if stub else signature)
     if "modified" in result:
         return CaseResult(case.label, False, f"the argument {result['modified']} was modified in place",
                           "return new arrays (w - v, not w -= v): exercises are pure functions")

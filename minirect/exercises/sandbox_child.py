@@ -67,6 +67,8 @@ def _describe_error(error: BaseException, student: str) -> str:
         return f"called exit() / raised SystemExit({error.code!r}){_student_line(error, student)}"
     if isinstance(error, KeyboardInterrupt):
         return f"raised KeyboardInterrupt{_student_line(error, student)}"
+    if isinstance(error, NotImplementedError):
+        return "not answered yet (the stub raises NotImplementedError)"
     if isinstance(error, MemoryError):
         return "ran out of memory (the grader's memory limit)"
     return f"raised {type(error).__name__}: {error}{_student_line(error, student)}"
