@@ -45,7 +45,7 @@ extensions = [
     "sphinx_copybutton",        # a copy button on every code block
 ]
 
-exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "_runs", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 
 # MyST: $...$ and $$...$$ math, \begin{align} environments, ::: fences.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
@@ -300,9 +300,28 @@ def _docstring_to_rest(app, what, name, obj, options, lines) -> None:
     lines[:] = _indented_blocks_to_literal(_pipe_tables(_headings_to_rubrics(lines)))
 
 
+def _write_numbers(app) -> None:
+    """Write the run times and results the pages include (``docs/generate_numbers.py``, from ``_runs/``)."""
+    spec = importlib.util.spec_from_file_location("minirect_docs_numbers", DOCS / "generate_numbers.py")
+    numbers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numbers)
+    numbers.write(readme=False)
+
+
+def _write_course_pages(app) -> None:
+    """Write the course map's table and the exercise list from the exercises themselves
+    (``minirect.exercises.pages``): tasks and hints, solutions in instructor-only blocks."""
+    from minirect.exercises import pages
+
+    (DOCS / "_generated").mkdir(exist_ok=True)
+    pages.write(DOCS)
+
+
 def setup(app):
     app.connect("builder-inited", _sync_notebooks)
     app.connect("builder-inited", _write_generated)
+    app.connect("builder-inited", _write_numbers)
+    app.connect("builder-inited", _write_course_pages)
     app.connect("builder-inited", _copy_mathjax)
     app.connect("autodoc-process-docstring", _docstring_to_rest, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
