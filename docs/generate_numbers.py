@@ -253,6 +253,7 @@ def fig2_section() -> str:
                          f"{r['min_error']:.3f} | {_sci(r['first_layer_grad_std'])} / "
                          f"{_sci(r['last_layer_grad_std'])} |")
     depth = f2["depth"]
+    plateau = _xavier_plateau("fig2")
     lines += ["", f"Both converge to the same error; MSRA falls below half of chance "
               f"{f2['lead_half']} epochs earlier and below its final error + 10 points "
               f"{f2['lead_final']} epochs earlier, in every seed: the paper's \"ours starts "
@@ -260,8 +261,27 @@ def fig2_section() -> str:
               f"{f2['xavier_grad']} against MSRA's {f2['msra_grad']}, a ratio of {f2['ratio']}, "
               f"{f2['of_theory']} of the $2^{{-{depth - 1}/2}} \\approx "
               f"{2 ** (-(depth - 1) / 2) * 1e4:.1f}\\cdot10^{{-4}}$ the theory predicts over the "
-              f"{depth - 1} layers between them ({{doc}}`depth-sweep` says why it falls short)."]
+              f"{depth - 1} layers between them ({{doc}}`depth-sweep` says why it falls short). "
+              f"Xavier's validation loss stays at ln 10 (above 0.99 × ln 10) for the first "
+              f"{_range([e - 1 for e in plateau], '{:g}')} epochs, "
+              f"{_range([(e - 1) * _iterations_per_epoch(f2) for e in plateau], '{:,}')} iterations."]
     return "\n".join(lines) + "\n"
+
+
+def _xavier_plateau(name: str) -> list:
+    """Per seed, the first epoch whose validation loss is below 0.99 × ln K, for Xavier."""
+    rows = [r for r in _history(name) if r["init"] == "xavier"]
+    chance_loss = math.log(10)
+    out = []
+    for seed in sorted({r["seed"] for r in rows}):
+        out.append(next(int(r["epoch"]) for r in rows
+                        if r["seed"] == seed and float(r["val_loss"]) < 0.99 * chance_loss))
+    return out
+
+
+def _iterations_per_epoch(numbers: dict) -> int:
+    """Batches per epoch of the embedded digits' 1,397 training images."""
+    return math.ceil(1397 / 64)
 
 
 def full_table() -> str:
