@@ -22,6 +22,8 @@ import time
 
 from . import runs
 from .data.download import DatasetError
+from .experiments import executors
+from .train import CheckpointError, TrainingDiverged
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +38,20 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive integer, got {text}")
+    return value
+
+
+def scheduler(text: str) -> str:
+    try:
+        return executors.scheduler_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _number(text: str) -> float:
@@ -69,6 +85,8 @@ def weight_decay(text: str) -> float:
 # argparse names the type in its message ("invalid positive_int value: '0'"):
 # these names make that message read well.
 positive_int.__name__ = "positive integer"
+seed_value.__name__ = "seed"
+scheduler.__name__ = "scheduler address"
 learning_rate.__name__ = momentum.__name__ = weight_decay.__name__ = "number"
 
 
@@ -101,7 +119,7 @@ def _parser():
     rep = sub.add_parser("reproduce", help="run the Figure 2 or Figure 3 convergence experiment")
     rep.add_argument("figure", choices=["fig2", "fig3"])
     _add_common(rep)
-    rep.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    rep.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
     rep.add_argument("--inits", nargs="+", choices=["msra", "xavier"],
                      help="initializations to train (default both)")
     rep.add_argument("--epochs", type=positive_int)
@@ -114,7 +132,7 @@ def _parser():
     rep.add_argument("--workers", type=positive_int,
                      help="runs at once, each in its own process (default: one per CPU core; "
                           "1 on a GPU, where 2 can overlap two small nets' kernels)")
-    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=scheduler,
                      help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
     rep.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
     rep.add_argument("--download", action="store_true", help="download the dataset if missing")
@@ -139,7 +157,7 @@ def _parser():
     tr.add_argument("--momentum", type=momentum, default=0.9)
     tr.add_argument("--weight-decay", type=weight_decay, default=5e-4)
     tr.add_argument("--batch-size", type=positive_int, default=64)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=seed_value, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     tr.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
     tr.add_argument("--download", action="store_true", help="download the dataset if missing")
@@ -150,11 +168,11 @@ def _parser():
     _add_common(sw)
     sw.add_argument("--depths", type=positive_int, nargs="+", metavar="L",
                     help="depths in weighted layers (default 6 10 14 18 22 26 30)")
-    sw.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    sw.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
     sw.add_argument("--epochs", type=positive_int, help="the budget of every run (default 30)")
     sw.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
     sw.add_argument("--workers", type=positive_int, help="runs at once (default: one per CPU core)")
-    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=scheduler,
                     help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
     sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     sw.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
@@ -178,6 +196,18 @@ def _check_choices(parser, args) -> None:
     if len(set(seeds)) != len(seeds):
         parser.error(f"--seeds lists a seed twice ({' '.join(map(str, seeds))}): each run needs "
                      "its own seed")
+    if getattr(args, "device", None) == "cuda":
+        from .backend import GPU_INSTALL_HINT, cuda_available
+        if not cuda_available():
+            parser.error(f"--device cuda: no usable GPU here (CuPy missing or no CUDA device). "
+                         f"{GPU_INSTALL_HINT}")
+    if args.command == "train" and args.width:
+        from . import models
+        try:        # the width count depends on the model: ask it, on a tiny net
+            models.build(args.model, widths=(1,) * len(args.width), fc_width=1, in_channels=1,
+                         input_size=8, num_classes=2)
+        except ValueError as error:
+            parser.error(f"--width for {args.model}: {error}")
 
 
 def cmd_reproduce(args) -> int:
@@ -278,17 +308,29 @@ def main(argv=None) -> int:
                "info": cmd_info}[args.command]
     try:
         return handler(args)
-    except runs.RunFolderError as error:     # the folder cannot be used as asked: say why
-        print(f"minirect: error: {error}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as error:        # a folder, a file, a cluster that cannot be used as asked
+        return _fail(error)
     except DatasetError as error:      # missing or corrupt files: the message says what to do
-        print(f"minirect: {error}\n(on the command line: --data-root DIR or --download)",
-              file=sys.stderr)
-        return 1
+        return _fail(f"{error} (on the command line: --data-root DIR or --download)", status=1)
+    except OSError as error:          # a full disk, a folder that went away, ...
+        return _fail(f"{error.strerror or error}: {error.filename or ''} (the last finished "
+                     "epoch's checkpoint is kept: after fixing it, use --resume)")
+    except TrainingDiverged as error:
+        return _fail(error, status=1)
     except KeyboardInterrupt:
         print("\ninterrupted; the last finished epoch's checkpoint is kept (use --resume)",
               file=sys.stderr)
         return 130
+
+
+# Errors whose message says what to do: one line on stderr and exit status 2, by kind,
+# wherever in a command they are raised.
+USER_ERRORS = (runs.RunFolderError, CheckpointError, executors.ClusterError, executors.WorkerDied)
+
+
+def _fail(error, status: int = 2) -> int:
+    print("minirect: error: " + " ".join(str(error).split()), file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ Host (NumPy) arrays only: callers copy device arrays to the host first
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from . import backend
 
 numpy = backend.module_for("cpu")      # host arrays: NumPy, reached through the backend layer
@@ -29,3 +32,24 @@ def encode_text(text: str):
 
 def decode_text(array) -> str:
     return bytes(backend.to_numpy(array).astype(numpy.uint8)).decode("utf-8")
+
+
+def write_atomically(path, write, text: bool = False) -> None:
+    """Call ``write(file)`` so that ``path`` ends up either as it was or whole and new.
+
+    The new contents go to ``path.tmp``, are flushed to the disk (``fsync``: a rename
+    may otherwise reach the disk before the data, and a power cut leave an empty file)
+    and then renamed over ``path`` in one step. On any error (a full disk) the
+    temporary file is removed and the error raised: nothing half-written stays."""
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w" if text else "wb", **({"newline": ""} if text else {})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise

@@ -31,6 +31,8 @@ import socket
 import sys
 import time
 
+from . import accel, files
+
 LOCK = ".lock"
 CONFIG = "config.json"
 # What minirect writes into a run folder (and what --overwrite removes; nothing else is touched).
@@ -116,10 +118,12 @@ def open_run(folder, config: dict, resume: bool, overwrite: bool, may_change=())
     accident, lock out a second writer, refuse a resume with other options (those in
     ``may_change`` excepted), then write ``config.json``."""
     check_target(folder, resume, overwrite)
+    # The fast paths change results in the last digits: part of what a run was.
+    config = {**config, "fast_paths": accel.enabled()}
     with claim(folder):
         if overwrite:
             clear(folder)
-        saved = read_config(folder) if resume else None
+        saved = _resumable(folder, config) if resume else None
         changed = differences(saved, config, may_change) if saved else []
         if changed:
             raise RunFolderError(
@@ -128,6 +132,25 @@ def open_run(folder, config: dict, resume: bool, overwrite: bool, may_change=())
                 "(another --out, or --overwrite)")
         write_config(folder, config)
         yield
+
+
+def _resumable(folder, config) -> dict:
+    """The saved options of the run ``--resume`` continues; refused when there is no run, its
+    options are unknown, or it has already trained more epochs than asked for."""
+    saved = read_config(folder)
+    if saved is None:
+        raise RunFolderError(
+            f"--resume: {folder} has no config.json, so " + (
+                "the options of the run in it cannot be checked: use --overwrite to replace it"
+                if holds_run(folder) else "it holds no run to continue: leave out --resume to "
+                "start one"))
+    from .train import checkpoint_epoch
+    done = max(checkpoint_epoch(os.path.join(where, "checkpoint.npz"))
+               for where in [folder, *_subruns(folder)])
+    if config.get("epochs") is not None and config["epochs"] < done:
+        raise RunFolderError(f"--resume --epochs {config['epochs']}: the run in {folder} has "
+                             f"already finished {done} epochs; ask for {done} or more")
+    return saved
 
 
 def differences(saved: dict, requested: dict, may_change=()) -> list[str]:
@@ -153,18 +176,24 @@ def _plain(value):
 
 
 def read_config(folder) -> dict | None:
+    """The options saved in ``folder``/config.json; None without one; RunFolderError when damaged."""
     path = os.path.join(folder, CONFIG)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as error:
+        config = error
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path} is damaged or not minirect's ({' '.join(str(config).split())}):"
+                             " restore it, or use --overwrite to start the run over")
+    return config
 
 
 def write_config(folder, config: dict) -> None:
-    tmp = os.path.join(folder, CONFIG + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=1, default=str)
-    os.replace(tmp, os.path.join(folder, CONFIG))
+    text = json.dumps(config, indent=1, default=str)
+    files.write_atomically(os.path.join(folder, CONFIG), lambda f: f.write(text), text=True)
 
 
 # ----------------------------------------------------------------------------

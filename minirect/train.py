@@ -25,10 +25,12 @@ updates by then (the iteration reported is exact).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +46,36 @@ CHECKPOINT = "checkpoint.npz"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN, infinite or exploded (see ``DIVERGED_FACTOR``)."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read (truncated, damaged, not minirect's)."""
+
+
+class TrainingStopped(RuntimeError):
+    """Another party asked this thread's training to stop (``stop_when``)."""
+
+
+# A run in a thread that its owner may need to stop (a Dask task after Ctrl-C on
+# the client: cancelling a future does not stop a task already running).
+_stop = threading.local()
+
+
+@contextlib.contextmanager
+def stop_when(check):
+    """While the block runs, training in this thread asks ``check()`` after every step and
+    stops with ``TrainingStopped`` when it returns True (the last epoch's checkpoint stays)."""
+    previous, _stop.check = getattr(_stop, "check", None), check
+    try:
+        yield
+    finally:
+        _stop.check = previous
+
+
+def _check_stop(epoch, iteration) -> None:
+    check = getattr(_stop, "check", None)
+    if check is not None and check():
+        raise TrainingStopped(f"stopped at epoch {epoch}, iteration {iteration + 1}, as asked")
 
 
 # A loss this many times the run's first recorded loss has exploded: softmax
@@ -80,19 +112,16 @@ def write_csv(path, rows) -> None:
     """Rows (dicts with the same keys) as a CSV file, written atomically; none: no file."""
     if not rows:
         return
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+
+    def write(f):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
+    files.write_atomically(path, write, text=True)
 
 
 def _atomic_text(path, text) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    files.write_atomically(path, lambda f: f.write(text), text=True)
 
 
 # ----------------------------------------------------------------------------
@@ -142,12 +171,7 @@ def save_checkpoint(path, model, optimizer=None, schedule=None, loaders=(), extr
 
 def load_checkpoint(path, model, optimizer=None, schedule=None, loaders=()) -> dict:
     """Restore what ``save_checkpoint`` wrote; returns its ``extra`` dict."""
-    try:
-        arrays = load_arrays(path)
-        meta = json.loads(files.decode_text(arrays.pop("meta")))
-    except Exception as exc:
-        raise RuntimeError(f"cannot read checkpoint {path}: {exc}. Delete it to start "
-                           "over, or point resume at another run folder.") from exc
+    arrays, meta = _read_checkpoint(path)
     model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
     if optimizer is not None and "optimizer" in meta:
         velocity = {int(k[9:]): v for k, v in arrays.items() if k.startswith("velocity/")}
@@ -159,6 +183,24 @@ def load_checkpoint(path, model, optimizer=None, schedule=None, loaders=()) -> d
             loader.load_state_dict(state)
     backend.set_rng_state(meta["rng"])
     return meta["extra"]
+
+
+def _read_checkpoint(path) -> tuple[dict, dict]:
+    """The arrays and the meta data of a checkpoint, or CheckpointError saying what to do."""
+    try:
+        arrays = load_arrays(path)
+        meta = json.loads(files.decode_text(arrays.pop("meta")))
+        meta["extra"]["epoch"]
+    except Exception as exc:       # a truncated zip, no meta, a foreign .npz, ...
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CheckpointError(f"cannot read checkpoint {path} ({why}). Delete it to start over "
+                              "(or use --overwrite), or resume from another run folder") from None
+    return arrays, meta
+
+
+def checkpoint_epoch(path) -> int:
+    """The last epoch the checkpoint at ``path`` finished (0: no checkpoint there)."""
+    return int(_read_checkpoint(path)[1]["extra"]["epoch"]) if os.path.exists(path) else 0
 
 
 def _jsonable(obj):
@@ -234,6 +276,7 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
             read_pending()
         if mid_epoch is not None:
             mid_epoch(i)
+        _check_stop(epoch, i)
     if pending:          # the last few (or a loader that stopped short of len(loader))
         read_pending()
     count = totals["count"]
@@ -302,6 +345,9 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
         extra = load_checkpoint(checkpoint, model, optimizer, schedule, loaders)
         history = History(**extra["history"])
         first_epoch = extra["epoch"] + 1
+        if first_epoch > epochs + 1:       # the record would say fewer epochs than were trained
+            raise ValueError(f"fit: the checkpoint in {out_dir} has finished {extra['epoch']} "
+                             f"epochs, more than epochs={epochs}: ask for {extra['epoch']} or more")
     elapsed = history.epochs[-1]["time"] if history.epochs else 0.0
 
     def mid_epoch(i):          # evaluation within the epoch (the loop's current ``epoch``)
@@ -336,9 +382,10 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
             _print_epoch(row, epochs)
         if out_dir:
             _check_weights_finite(model, epoch)       # never overwrite a good checkpoint
-            history.write(out_dir)
+            # the checkpoint first: history.csv is never ahead of it (a full disk, a crash)
             save_checkpoint(checkpoint, model, optimizer, schedule, loaders,
                             extra={"epoch": epoch, "history": history.to_dict()})
+            history.write(out_dir)
     return history
 
 

@@ -162,6 +162,96 @@ def _locked_folder(tmp):
         pass
 
 
+def _resume_without_config(tmp):
+    assert _cli(*TRAIN, "--epochs", "1", "--out", tmp) == 0
+    os.remove(Path(tmp, runs.CONFIG))
+    raise SystemExit(_cli(*TRAIN, "--epochs", "2", "--resume", "--out", tmp))
+
+
+def _resume_fewer_epochs(tmp):
+    assert _cli(*TRAIN, "--epochs", "2", "--out", tmp) == 0
+    before = Path(tmp, runs.CONFIG).read_text()
+    code = _cli(*TRAIN, "--epochs", "1", "--resume", "--out", tmp)
+    assert Path(tmp, runs.CONFIG).read_text() == before, "config.json was rewritten"
+    raise SystemExit(code)
+
+
+def _resume_other_fast_paths(tmp):
+    with mr.fast_paths(True):
+        assert _cli(*TRAIN, "--epochs", "1", "--out", tmp) == 0
+    assert json.loads(Path(tmp, runs.CONFIG).read_text())["fast_paths"] is True
+    with mr.fast_paths(False):
+        raise SystemExit(_cli(*TRAIN, "--epochs", "2", "--resume", "--out", tmp))
+
+
+def _damaged_file(name, text):
+    def case(tmp):
+        assert _cli(*TRAIN, "--epochs", "1", "--out", tmp) == 0
+        path = Path(tmp, name)
+        path.write_bytes(text if text is not None else path.read_bytes()[: path.stat().st_size // 2])
+        raise SystemExit(_cli(*TRAIN, "--epochs", "2", "--resume", "--out", tmp))
+    return case
+
+
+def _without_cuda(tmp):
+    real = mr.backend.cuda_available
+    mr.backend.cuda_available = lambda: False         # as on a machine without CuPy
+    try:
+        raise SystemExit(_cli(*TRAIN, "--device", "cuda", "--out", tmp))
+    finally:
+        mr.backend.cuda_available = real
+
+
+def _unreachable_scheduler(tmp):
+    pytest.importorskip("distributed")
+    from minirect.experiments import executors
+    timeout, executors.CONNECT_TIMEOUT = executors.CONNECT_TIMEOUT, 1
+    try:
+        raise SystemExit(_cli("reproduce", "fig3", "--fast", "--quiet", "--out", tmp,
+                              "--scheduler", "tcp://127.0.0.1:1"))
+    finally:
+        executors.CONNECT_TIMEOUT = timeout
+
+
+def _disk_full(tmp):
+    """The disk fills up while epoch 2's checkpoint is written."""
+    import errno
+    real, calls = mr.files.save_npz, []
+
+    def save_npz(file, arrays):
+        calls.append(1)
+        if len(calls) == 2:
+            file.write(b"PK half a file")
+            raise OSError(errno.ENOSPC, "No space left on device", str(Path(tmp, "checkpoint.npz.tmp")))
+        real(file, arrays)
+    mr.files.save_npz = save_npz
+    try:
+        code = _cli(*TRAIN, "--epochs", "3", "--out", tmp)
+    finally:
+        mr.files.save_npz = real
+    assert not list(Path(tmp).glob("*.tmp")), "a temporary file was left behind"
+    assert train.checkpoint_epoch(Path(tmp, train.CHECKPOINT)) == 1
+    assert len(Path(tmp, "history.csv").read_text().splitlines()) == 2, "history.csv is ahead"
+    raise SystemExit(code)
+
+
+def _killed_worker(tmp):
+    """kill -9 of one of two worker processes while they train."""
+    import multiprocessing
+    import threading
+
+    def killer():
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(Path(tmp).glob("runs/*/checkpoint.npz")):
+            time.sleep(0.1)
+        children = multiprocessing.active_children()
+        if children:
+            os.kill(children[0].pid, signal.SIGKILL)
+    threading.Thread(target=killer, daemon=True).start()
+    raise SystemExit(_cli("reproduce", "fig3", "--fast", "--epochs", "300", "--seeds", "0",
+                          "--workers", "2", "--quiet", "--out", tmp))
+
+
 # (what the user does, what minirect does, exception, words the message must contain, code)
 CASES = [
     ("a uint8 image batch into `Conv2d`", "TypeError", ["Conv2d", "uint8", "astype('float32')"],
@@ -206,6 +296,33 @@ CASES = [
     ("`reproduce --resume` with another `--batch-size`", "exit 2", [], _reproduce_resume_changed_batch),
     ("a second process writing the same run folder", "RunFolderError",
      ["being written by another minirect process", "pid"], _locked_folder),
+    ("`train --resume` into a folder with a run but no config.json", "exit 2", [],
+     _resume_without_config),
+    ("`train --resume` into an empty folder", "exit 2", [],
+     _cli_refuses(*TRAIN, "--resume", "--out", "TMP/new")),
+    ("`train --resume --epochs 1` after 2 epochs", "exit 2", [], _resume_fewer_epochs),
+    ("`train --resume` with `MINIRECT_FAST_PATHS` changed", "exit 2", [], _resume_other_fast_paths),
+    ("`train --resume` with an empty config.json", "exit 2", [], _damaged_file(runs.CONFIG, b"")),
+    ("`train --resume` with a corrupt config.json", "exit 2", [],
+     _damaged_file(runs.CONFIG, b"{not json")),
+    ("`train --resume` with a truncated checkpoint", "exit 2", [],
+     _damaged_file(train.CHECKPOINT, None)),
+    ("`minirect train --seed -1` (or `reproduce --seeds -1`)", "exit 2", [],
+     _cli_refuses(*TRAIN, "--seed", "-1", "--out", "TMP")),
+    ("`minirect train --device cuda` without CuPy or a GPU", "exit 2", [], _without_cuda),
+    ("`minirect train --width 4 4` (model_b has four widths)", "exit 2", [],
+     _cli_refuses("train", "--width", "4", "4", "--out", "TMP")),
+    ("`reproduce --scheduler \"\"`", "exit 2", [],
+     _cli_refuses("reproduce", "fig3", "--scheduler", "", "--out", "TMP")),
+    ("`reproduce --scheduler \"not a url\"`", "exit 2", [],
+     _cli_refuses("reproduce", "fig3", "--scheduler", "not a url", "--out", "TMP")),
+    ("`reproduce --scheduler http://HOST:8787` (the dashboard)", "exit 2", [],
+     _cli_refuses("reproduce", "fig3", "--scheduler", "http://127.0.0.1:8787", "--out", "TMP")),
+    ("`reproduce --scheduler` naming a port where no scheduler listens", "exit 2", [],
+     _unreachable_scheduler),
+    ("a full disk while a checkpoint is written", "exit 2", [], _disk_full),
+    ("a worker process killed (`kill -9`) during `reproduce --workers 2`", "exit 2", [],
+     _killed_worker),
 ]
 
 EXCEPTIONS = {"TypeError": TypeError, "ValueError": ValueError, "RunFolderError": runs.RunFolderError,

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 
-from .. import backend, data, diagnostics, models, optim, runs
+from .. import accel, backend, data, diagnostics, models, optim, runs
 from . import executors
 from ..train import write_csv, evaluate, fit
 
@@ -184,6 +184,8 @@ def run(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool = True,
     it, with the same options: see ``RESUMABLE``) or ``overwrite`` (replace it).
     """
     config = config or make_config(figure, **options)
+    if scheduler is not None:        # a worker would resolve a relative path in its own folder
+        out_dir = os.path.abspath(out_dir)
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=RESUMABLE):
         return _run_all(figure, out_dir, progress, config, workers, resume, scheduler)
 
@@ -203,11 +205,12 @@ def _run_all(figure, out_dir, progress, config, workers, resume, scheduler=None)
         print(f"[{figure}] {len(jobs)} runs ({config.depth} layers, {config.epochs} epochs, "
               f"{config.dataset}, {where})", flush=True)
     finished = executors.run_jobs(train_run, jobs, [config.epochs] * len(jobs), workers,
-                                  scheduler, progress)
+                                  scheduler, progress, folder=out_dir)
     for run in finished:
         _report(run, progress)
     chance = 1.0 - 1.0 / finished[0]["classes"]
-    result = {"config": asdict(config), "chance_error": chance, "runs": finished}
+    result = {"config": asdict(config), "chance_error": chance, "runs": finished,
+              "fast_paths": accel.enabled()}         # (MINIRECT_FAST_PATHS: the last digits)
     result["summary"] = summarize(result)
     write_outputs(result, out_dir)
     return result

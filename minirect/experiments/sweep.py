@@ -32,7 +32,7 @@ import os
 import statistics
 from dataclasses import asdict, replace
 
-from .. import runs
+from .. import accel, runs
 from ..train import write_csv
 from . import convergence, executors
 
@@ -62,6 +62,8 @@ def run(out_dir: str = "runs/sweep-depth", depths=DEPTHS, progress: bool = True,
         raise ValueError(f"depths must be at least 5 (conv1, one stage conv, three fc layers), "
                          f"got {min(depths)}")
     saved = {"depths": list(depths), **asdict(config)}
+    if scheduler is not None:        # a worker would resolve a relative path in its own folder
+        out_dir = os.path.abspath(out_dir)
     with runs.open_run(out_dir, saved, resume, overwrite, may_change=RESUMABLE):
         jobs = [(replace(config, depth=depth), init, seed, run_folder(out_dir, depth, init, seed),
                  resume) for depth in depths for seed in config.seeds for init in INITS]
@@ -71,7 +73,7 @@ def run(out_dir: str = "runs/sweep-depth", depths=DEPTHS, progress: bool = True,
         if workers is None and config.device == "cuda":
             workers = 1
         finished = executors.run_jobs(sweep_run, jobs, [config.epochs] * len(jobs), workers,
-                                      scheduler, progress)
+                                      scheduler, progress, folder=out_dir)
         result = summarize(config, depths, finished)
         write_outputs(result, out_dir)
         return result
@@ -119,7 +121,8 @@ def summarize(config, depths, finished) -> dict:
         ratios[depth] = {"measured": math.exp(statistics.fmean(logs)),
                          "theory": 2.0 ** (-(depth - 1) / 2)}
     return {"config": asdict(config), "depths": list(depths), "runs": finished,
-            "table": rows, "grad_ratio": ratios, "crossover_depth": crossover(rows)}
+            "table": rows, "grad_ratio": ratios, "crossover_depth": crossover(rows),
+            "fast_paths": accel.enabled()}     # (MINIRECT_FAST_PATHS: the last digits)
 
 
 def crossover(rows) -> int | None:
@@ -136,7 +139,8 @@ def table_text(result) -> str:
     c = result["config"]
     lines = [f"Depth sweep: plain nets on {c['dataset']}, {c['epochs']} epochs "
              f"({result['runs'][0]['budget_iterations']} iterations) per run, lr {c['lr']}, "
-             f"batch {c['batch_size']}, seeds {list(c['seeds'])}",
+             f"batch {c['batch_size']}, seeds {list(c['seeds'])}, fast paths "
+             f"{'on' if result.get('fast_paths', True) else 'off (MINIRECT_FAST_PATHS=0)'}",
              "",
              "| depth | init | reached half of chance | median iterations to it | mean final error "
              "| first-layer grad, Xavier / MSRA | 2^(-(L-1)/2) |",

@@ -10,8 +10,6 @@ to ``.npz`` files.
 
 from __future__ import annotations
 
-import os
-
 from .. import backend, files
 from ..autograd import Tensor
 
@@ -170,12 +168,9 @@ class Module:
 
 
 def save_arrays(path, arrays: dict) -> None:
-    """Save a dict of arrays to ``path`` (.npz) atomically: temp file, then rename."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        files.save_npz(f, {k: backend.to_numpy(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
+    """Save a dict of arrays to ``path`` (.npz), whole or not at all (``files.write_atomically``)."""
+    host = {k: backend.to_numpy(v) for k, v in arrays.items()}
+    files.write_atomically(path, lambda f: files.save_npz(f, host))
 
 
 def load_arrays(path) -> dict: return files.load_npz(path)
