@@ -41,7 +41,23 @@ DATA_ENV = "MINIRECT_DATA"
 MIRROR_ENV = "MINIRECT_MIRROR"
 CACHE_DIR = "~/.cache/minirect"
 CHUNK_BYTES = 1 << 20          # read and hash files one MiB at a time
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 30           # no byte for this long: the download has stalled
+
+# The size in bytes of each published file, by its MD5: a download stops as soon as it
+# passes the size of the file it should be, so a wrong or hostile server that sends
+# endless bytes cannot fill the disk.
+SIZES = {
+    "f68b3c2dcbeaaa9fbdd348bbdeb94873": 9912422,      # MNIST train images
+    "d53e105ee54ea40749a09fcbcd1e9432": 28881,        # MNIST train labels
+    "9fb629c4189551a2d022fa330f9573f3": 1648877,      # MNIST test images
+    "ec29112dd5afa0611ce80d1b7f02629c": 4542,         # MNIST test labels
+    "8d4fb7e6c68d591d4c3dfef9ec88bf0d": 26421880,     # Fashion-MNIST train images
+    "25c81989df183df01b3e8a0aad5dffbe": 29515,        # Fashion-MNIST train labels
+    "bef4ecab320f06d8554ea6380940ec79": 4422102,      # Fashion-MNIST test images
+    "bb300cfdad3c16e7a12a480ee83cd310": 5148,         # Fashion-MNIST test labels
+    "c58f30108f718f92721af3b95e74349a": 170498071,    # CIFAR-10 python archive
+}
+MAX_BYTES = 1 << 30            # a file whose size is not in SIZES: at most 1 GiB
 
 
 class DatasetError(RuntimeError):
@@ -118,7 +134,7 @@ def download_file(url: str, path, md5: str, progress: bool = True) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
-            _copy_url_to_file(url, out, path, progress)
+            _copy_url_to_file(url, out, path, progress, SIZES.get(md5, MAX_BYTES))
         actual = md5_of_file(temporary)
         if actual != md5:
             raise DatasetError(
@@ -134,8 +150,9 @@ def download_file(url: str, path, md5: str, progress: bool = True) -> Path:
     return path
 
 
-def _copy_url_to_file(url: str, out, path: Path, progress: bool) -> None:
-    """Stream ``url`` into the open file ``out``, with a tqdm progress bar."""
+def _copy_url_to_file(url: str, out, path: Path, progress: bool, limit: int) -> None:
+    """Stream ``url`` into the open file ``out``, with a tqdm progress bar; no more than
+    ``limit`` bytes, and none after TIMEOUT_SECONDS without one."""
     try:
         response = urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS)
     except urllib.error.HTTPError as error:
@@ -146,16 +163,27 @@ def _copy_url_to_file(url: str, out, path: Path, progress: bool) -> None:
     except (urllib.error.URLError, OSError) as error:
         raise DatasetError(_offline_message(url, path, error)) from error
 
+    too_big = (f"{url} sends more than the {limit} bytes of the original file; stopped, and "
+               f"nothing was saved to {path}. Check the URL (base_url= or ${MIRROR_ENV}), or "
+               "download the file by hand and put it there.")
     with response:
         expected_bytes = int(response.headers.get("Content-Length") or 0) or None
+        if expected_bytes is not None and expected_bytes > limit:
+            raise DatasetError(too_big)
         received = 0
         with tqdm(total=expected_bytes, unit="B", unit_scale=True, desc=path.name,
                   disable=not progress) as bar:
-            try:
-                while chunk := response.read(CHUNK_BYTES):
-                    out.write(chunk)
+            try:       # read at most one byte past the limit: enough to know it was passed
+                while chunk := response.read1(min(CHUNK_BYTES, limit + 1 - received)):
                     received += len(chunk)
+                    if received > limit:
+                        raise DatasetError(too_big)
+                    out.write(chunk)
                     bar.update(len(chunk))
+            except TimeoutError:
+                raise DatasetError(
+                    f"the download of {url} stalled: no data for {TIMEOUT_SECONDS} s after "
+                    f"{received} bytes. Nothing was saved to {path}; try again later.") from None
             except (http.client.HTTPException, OSError) as error:
                 raise DatasetError(
                     f"the connection broke while downloading {url} ({received} bytes received): "
