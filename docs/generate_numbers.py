@@ -243,15 +243,17 @@ def fig2_section() -> str:
     lines = [f"`{meta['command']}`: {_seconds(f2['seconds'])} for the command, runs of "
              f"{f2['run_seconds']} s, two at a time ({_provenance(meta)}).", "",
              "| seed | init | first epoch < 0.45 (½ chance) | first epoch < final + 0.10 | final error "
-             "| best | grad. std at init, layer 1 / 22 |",
-             "|---|---|---|---|---|---|---|"]
+             "| best | grad. std at init, layer 1 / 22 "
+             "| layers where weight decay outweighs the data gradient, init → end |",
+             "|---|---|---|---|---|---|---|---|"]
     for seed, p in f2["pairs"].items():
         for init, label in (("msra", "MSRA"), ("xavier", "Xavier")):
             r = p[init]
             lines.append(f"| {seed} | {label} | {_epoch(r['epoch_below_half_chance'])} | "
                          f"{_epoch(r['epoch_below_final_plus_10'])} | {r['final_error']:.3f} | "
                          f"{r['min_error']:.3f} | {_sci(r['first_layer_grad_std'])} / "
-                         f"{_sci(r['last_layer_grad_std'])} |")
+                         f"{_sci(r['last_layer_grad_std'])} | {r['decay_dominated_layers_start']} → "
+                         f"{r['decay_dominated_layers_end']} of {r['layers']} |")
     depth = f2["depth"]
     plateau = _xavier_plateau("fig2")
     lines += ["", f"Both converge to the same error; MSRA falls below half of chance "
@@ -316,8 +318,13 @@ def getting_started_time() -> str:
 def notebook_times() -> str:
     data = json.loads((RUNS / "notebook_times.json").read_text(encoding="utf-8"))
     lines = ["| notebook | run time, default setting |", "|---|---|"]
-    for name, seconds in data["seconds"].items():
-        lines.append(f"| `{name}` | {_seconds(seconds)} |")
+    for name, seconds in sorted(data["seconds"].items()):
+        if isinstance(seconds, list):      # several executions: their range
+            lo, hi = min(seconds), max(seconds)
+            text = f"{lo}–{hi} s" if hi < 120 else f"{lo}–{hi} s ({lo / 60:.1f}–{hi / 60:.1f} min)"
+        else:
+            text = _seconds(seconds)
+        lines.append(f"| `{name}` | {text} |")
     lines += ["", f"Measured by executing each notebook top to bottom in a fresh kernel "
               f"({data['machine']}; minirect {data['commit']}, {data['date']}). {data['note']}"]
     return "\n".join(lines) + "\n"
