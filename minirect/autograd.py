@@ -156,6 +156,9 @@ class Tensor:
         explicit ``grad`` of its shape. The graph is freed afterwards (saved
         arrays released) unless ``retain_graph=True``.
         """
+        if not self.requires_grad:        # nothing to differentiate: say so, as PyTorch does
+            raise RuntimeError("backward(): this tensor does not require grad (no input had "
+                               "requires_grad=True, or it was computed under no_grad())")
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape "
@@ -170,8 +173,7 @@ class Tensor:
                 raise ValueError(f"backward(): grad is {grad.shape} {grad.dtype}, the output is "
                                  f"{self.shape} {self.dtype}")
         if self.creator is None:
-            if self.requires_grad:
-                self._accumulate(grad)
+            self._accumulate(grad)
             return
         order = _topological_order(self.creator)
         for fn, outputs, gys, gxs in chain_rule_steps(order, {id(self): grad}):

@@ -136,10 +136,11 @@ def device_of(array) -> str:
 
 def _check_device(device: str) -> str:
     device = str(device).lower()
-    if device.startswith("cuda") or device == "gpu":
-        return "cuda"
-    if device == "cpu":
-        return "cpu"
+    if device in ("cuda", "cuda:0", "gpu", "cpu"):
+        return "cpu" if device == "cpu" else "cuda"
+    if device.startswith("cuda:") and device[5:].isdigit():    # minirect uses one GPU: cuda:0
+        raise ValueError(f"device {device!r}: minirect computes on one GPU, 'cuda' (= 'cuda:0'); to "
+                         f"use GPU {device[5:]}, run with CUDA_VISIBLE_DEVICES={device[5:]}")
     raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
 
 

@@ -252,6 +252,40 @@ def _killed_worker(tmp):
                           "--workers", "2", "--quiet", "--out", tmp))
 
 
+def _state_dict_not_real(kind):
+    def case(tmp):
+        model = _tiny_model()
+        before = {k: v.copy() for k, v in model.state_dict().items()}
+        state = {k: v + 1 for k, v in before.items()}
+        last = sorted(state)[-1]
+        state[last] = (np.full(state[last].shape, "a") if kind == "str"
+                       else state[last].astype(np.complex64) + 1j)
+        try:
+            model.load_state_dict(state)
+        finally:
+            after = model.state_dict()
+            assert all(np.array_equal(before[k], after[k]) for k in before), "a parameter was written"
+    return case
+
+
+def _float_stride(tmp):
+    x = mr.tensor(np.ones((1, 1, 5, 5), np.float32))
+    assert nn.Conv2d(1, 1, 3, stride=np.int64(2))(x).shape == (1, 1, 2, 2)     # NumPy ints work
+    F.conv2d(x, mr.tensor(np.ones((1, 1, 3, 3), np.float32)), stride=2.0)
+
+
+def _backward_without_grad(tmp):
+    x = mr.tensor([1.0, 2.0])
+    (x * x).sum().backward()
+
+
+def _endless_mirror(tmp):
+    from test_reliability_downloads import LABELS_MD5, serving
+    with serving() as url:
+        data.download.download_file(f"{url}/endless", Path(tmp, "labels.gz"), LABELS_MD5,
+                                    progress=False)
+
+
 # (what the user does, what minirect does, exception, words the message must contain, code)
 CASES = [
     ("a uint8 image batch into `Conv2d`", "TypeError", ["Conv2d", "uint8", "astype('float32')"],
@@ -323,9 +357,35 @@ CASES = [
     ("a full disk while a checkpoint is written", "exit 2", [], _disk_full),
     ("a worker process killed (`kill -9`) during `reproduce --workers 2`", "exit 2", [],
      _killed_worker),
+    ("a mirror that sends endless bytes for a 28,881-byte file", "DatasetError",
+     ["more than the 28881 bytes", "nothing was saved"], _endless_mirror),
+    ("`load_state_dict` with a string array after good entries", "ValueError",
+     ["not real numbers", "nothing was loaded"], _state_dict_not_real("str")),
+    ("`load_state_dict` with a complex array after good entries", "ValueError",
+     ["complex64", "nothing was loaded"], _state_dict_not_real("complex")),
+    ("a float stride (`conv2d(..., stride=2.0)`; NumPy integers work)", "ValueError",
+     ["stride must be an int"], _float_stride),
+    ("`Conv2d(1, 4, 3, stride=0)`", "ValueError", ["stride must be an int >= 1"],
+     lambda tmp: nn.Conv2d(1, 4, 3, stride=0)),
+    ("`Conv2d(1, 4, 3, padding=-1)`", "ValueError", ["padding must be an int >= 0"],
+     lambda tmp: nn.Conv2d(1, 4, 3, padding=-1)),
+    ("`Linear(0, 10)` (a zero-width layer; also `Conv2d`, `PReLU`)", "ValueError",
+     ["in_features=0", ">= 1"], lambda tmp: nn.Linear(0, 10)),
+    ("`DataLoader(..., batch_size=2.5)` (or `True`)", "ValueError", ["batch_size must be an int"],
+     lambda tmp: data.DataLoader(np.zeros((4, 1, 4, 4), np.uint8), np.zeros(4, np.int64),
+                                 batch_size=2.5)),
+    ("`DataLoader(..., seed=1.5)` (or `True`)", "ValueError", ["seed must be an int"],
+     lambda tmp: data.DataLoader(np.zeros((4, 1, 4, 4), np.uint8), np.zeros(4, np.int64),
+                                 batch_size=2, seed=1.5)),
+    ("`minirect.use(\"cuda:7\")`", "ValueError", ["one GPU", "CUDA_VISIBLE_DEVICES=7"],
+     lambda tmp: mr.use("cuda:7")),
+    ("`minirect.use(\"cudafoo\")`", "ValueError", ["unknown device"], lambda tmp: mr.use("cudafoo")),
+    ("`backward()` on a tensor that does not require grad", "RuntimeError",
+     ["does not require grad"], _backward_without_grad),
 ]
 
-EXCEPTIONS = {"TypeError": TypeError, "ValueError": ValueError, "RunFolderError": runs.RunFolderError,
+EXCEPTIONS = {"TypeError": TypeError, "ValueError": ValueError, "RuntimeError": RuntimeError,
+              "DatasetError": data.download.DatasetError, "RunFolderError": runs.RunFolderError,
               "TrainingDiverged": train.TrainingDiverged, "exit 2": SystemExit}
 
 
@@ -414,6 +474,7 @@ def table(folder) -> str:
         message = message.replace(str(tmp), "OUT").replace(runs.socket.gethostname(), "HOST")
         message = re.sub(r"pid \d+", "pid N", message).replace("|", "\\|")
         message = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "TIME", message)
+        message = re.sub(r"127\.0\.0\.1:\d{3,}/", "127.0.0.1:PORT/", message)
         got = "exit status 2" if got == "exit 2" else f"`{got}`"
         lines.append(f"| {what} | {got}: {message} |")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ A small HTTP server on 127.0.0.1 plays the bad mirror.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 import time
@@ -44,14 +45,23 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def mirror():
+@contextlib.contextmanager
+def serving():
+    """The bad mirror, on 127.0.0.1, while the block runs; yields its URL."""
     _Mirror.sent = 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def mirror():
+    with serving() as url:
+        yield url
 
 
 def _nothing_left(folder):

@@ -19,7 +19,7 @@ Two design choices worth knowing:
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, validate
 from ..autograd import Tensor
 from .transforms import ToFloat
 
@@ -60,8 +60,10 @@ class DataLoader:
         if images.ndim != 4:
             raise ValueError(f"DataLoader: images must be (N, C, H, W), got shape {images.shape}"
                              + (" (add a channel axis: images[:, None])" if images.ndim == 3 else ""))
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if not validate.is_int(batch_size) or batch_size < 1:     # 2.5 or True: not a count
+            raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
+        if seed is not None and not validate.is_int(seed):
+            raise ValueError(f"DataLoader: seed must be an int (or None), got {seed!r}")
         device = device or backend.default_device()
         self.images = backend.to_device(images, device)       # once, for the whole run
         self.labels = backend.to_device(labels.astype(host.int64), device)

@@ -45,7 +45,7 @@ samples sized for the cache) live in ``minirect/accel/shifted_windows.py``;
 
 from __future__ import annotations
 
-from .. import accel, backend
+from .. import accel, backend, validate
 from ..accel import shifted_windows
 from ..autograd import Function, document
 from .basic import concatenate, mean, reshape
@@ -56,11 +56,11 @@ from .basic import concatenate, mean, reshape
 # ----------------------------------------------------------------------------
 
 def _pair(value, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints → (for height, for width)."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+    """An int or a pair of ints (NumPy integers too) → (for height, for width)."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(validate.is_int(v) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return pair
+    return int(pair[0]), int(pair[1])
 
 
 def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None:

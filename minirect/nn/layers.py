@@ -6,21 +6,9 @@ The math (forward, backward, derivation) lives with each function in
 
 from __future__ import annotations
 
-import numbers
-
-from .. import backend, init
+from .. import backend, init, validate
 from .. import functional as F
 from .module import Module, Parameter
-
-
-def _kernel_size(value, layer: str) -> tuple[int, int]:
-    """``value`` as (kh, kw), refused at construction unless both are ints >= 1."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool)
-                                 and k >= 1 for k in pair):
-        raise ValueError(f"{layer}: kernel_size must be an int >= 1 or a pair of them, "
-                         f"got {value!r} (the paper uses 3, 2 or 7)")
-    return int(pair[0]), int(pair[1])
 
 
 def _new_parameter(shape, dtype=None):
@@ -37,8 +25,12 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
+        validate.sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _kernel_size(kernel_size, "Conv2d")
+        self.kernel_size = validate.pair(kernel_size, "Conv2d", "kernel_size", 1,
+                                         " (the paper uses 3, 2 or 7)")
+        validate.pair(stride, "Conv2d", "stride", 1)      # refused now, not at the first batch
+        validate.pair(padding, "Conv2d", "padding", 0)
         self.stride, self.padding = stride, padding
         self.weight = _new_parameter((out_channels, in_channels) + self.kernel_size)
         init.msra_normal_(self.weight)
@@ -65,6 +57,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        validate.sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _new_parameter((out_features, in_features))
         init.msra_normal_(self.weight)
@@ -105,6 +98,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25):
         super().__init__()
+        validate.sizes("PReLU", num_parameters=num_parameters)
         self.num_parameters, self.init = num_parameters, init
         xp = backend.module_for(None)
         self.weight = Parameter(xp.full((num_parameters,), init, dtype=backend.DEFAULT_DTYPE))

@@ -10,7 +10,7 @@ to ``.npz`` files.
 
 from __future__ import annotations
 
-from .. import backend, files
+from .. import backend, files, validate
 from ..autograd import Tensor
 
 
@@ -127,8 +127,8 @@ class Module:
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy values into the parameters, keeping each parameter's device and dtype.
 
-        Every key and shape is checked before any parameter is written: a state
-        that does not fit leaves the model as it was.
+        Every key, shape and value is checked and converted before any parameter is
+        written: a state that does not fit leaves the model as it was.
         """
         own = dict(self.named_parameters())
         if strict:
@@ -143,9 +143,9 @@ class Module:
                  if tuple(value.shape) != tuple(own[name].shape)]
         if wrong:
             raise ValueError("load_state_dict: shapes differ (nothing was loaded): " + "; ".join(wrong))
-        for name, value in matched.items():
-            p = own[name]
-            p.data = backend.to_device(value, p.device).astype(p.dtype)
+        converted = {name: validate.state_value(name, value, own[name]) for name, value in matched.items()}
+        for name, value in converted.items():       # every value converted: now write them all
+            own[name].data = value
 
     def save(self, path) -> None:
         """Write ``state_dict()`` to an ``.npz`` file (written atomically)."""
