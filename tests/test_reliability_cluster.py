@@ -92,3 +92,18 @@ def test_scheduler_addresses_that_cannot_be_right_are_refused(address):
 def test_scheduler_addresses_dask_takes():
     for address in ("tcp://127.0.0.1:8786", "tls://scheduler.example:8786", "10.0.0.1:8786"):
         assert executors.scheduler_address(address) == address
+
+
+def _dies(*job, progress=False, report=None):
+    os._exit(1)          # as a worker killed by the kernel for memory
+
+
+@pytest.mark.slow
+def test_a_run_that_kills_its_workers_gives_a_message_naming_resume(tmp_path):
+    import dask
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     host="127.0.0.1", dashboard_address=None) as cluster:
+        with pytest.raises(executors.ClusterError, match="--resume"):
+            executors.run_jobs(_dies, [()], [1], scheduler=cluster.scheduler_address,
+                               progress=False)

@@ -206,9 +206,13 @@ def _run_on_dask(task, jobs, scheduler, progress, folder=None):
             for _ in as_completed(futures):
                 bar.update(1)
             return client.gather(futures)
-        except BaseException:       # Ctrl-C or a failed run: stop the others before leaving
+        except BaseException as error:      # Ctrl-C or a failed run: stop the others first
             stop.set()
             wait(futures, timeout=STOP_WAIT)
+            if type(error).__name__ == "KilledWorker":     # a run took down its workers
+                raise ClusterError(f"Dask workers died running a task ({error}); out of memory? "
+                                   "Each run's last finished epoch is kept in its checkpoint: "
+                                   "run the same command with --resume to continue") from None
             raise
         finally:
             bar.close()
