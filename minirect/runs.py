@@ -218,8 +218,9 @@ def claim(folder):
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(_me()).encode())
         yield
-    finally:
-        os.remove(path)         # while we hold it, so no one else holds this file's lock
+    finally:        # remove it while we hold it (no one else holds this file's lock), unless
+        if _is_file_at(fd, path):        # someone deleted it by hand and another took the name
+            os.remove(path)
         os.close(fd)
 
 

@@ -265,3 +265,12 @@ def test_a_folder_named_lock_gets_a_message(tmp_path):
     with pytest.raises(runs.RunFolderError, match="cannot be used as minirect's lock file"):
         with runs.claim(tmp_path):
             pass
+
+
+def test_a_lock_deleted_by_hand_is_not_removed_from_under_its_next_holder(tmp_path):
+    mine = runs.claim(tmp_path)
+    mine.__enter__()
+    os.remove(tmp_path / runs.LOCK)                 # following an old message's advice
+    with holding_lock(tmp_path):                    # another process takes the name
+        mine.__exit__(None, None, None)
+        assert runs.held(str(tmp_path / runs.LOCK)), "the other process's lock was removed"
