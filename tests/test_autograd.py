@@ -226,10 +226,16 @@ def test_cuda_request_without_gpu_explains_install():
 ENGINE = pathlib.Path(mr.__file__).parent
 
 
+# Files that run where minirect cannot be imported: the grading child process and the
+# student-side code of the build-it-yourself track (a student's engine is NumPy only).
+WITHOUT_MINIRECT = {"exercises/sandbox_child.py", "exercises/drivers.py", "exercises/build_reference.py",
+                    "exercises/templates/engine.py"}
+
+
 def test_only_backend_imports_numpy_or_cupy():
     offenders = []
     for path in ENGINE.rglob("*.py"):
-        if path.name == "backend.py":
+        if path.name == "backend.py" or path.relative_to(ENGINE).as_posix() in WITHOUT_MINIRECT:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

@@ -53,13 +53,18 @@ def _source_reference(e) -> str:
     return f"```{{literalinclude}} {relative}\n:language: python\n:pyobject: {target.__name__}\n```"
 
 
+def _text(words: str) -> str:
+    """An exercise's text as Markdown: brackets and stars are the math's, not links or emphasis."""
+    return words.replace("[", "\\[").replace("]", "\\]").replace("*", "\\*")
+
+
 def markdown() -> str:
     """The page's text: a table of every exercise, then each unit's tasks and hints."""
     lines = ["<!-- written by: python -m minirect.exercises.pages docs -->", "",
              "| unit | exercise | level | kind | title |", "|---|---|---|---|---|"]
     for name in names():
         e = _get(name)
-        lines.append(f"| {e.unit} | `{name}` | {'★' * e.stars} | {KIND[e.kind]} | {e.title} |")
+        lines.append(f"| {e.unit} | `{name}` | {'★' * e.stars} | {KIND[e.kind]} | {_text(e.title)} |")
     for unit in UNITS:
         unit_names = [n for n in names() if _get(n).unit == unit]
         if not unit_names:
@@ -67,10 +72,10 @@ def markdown() -> str:
         lines += ["", f"### {UNIT_TITLES[unit]}"]
         for name in unit_names:
             e = _get(name)
-            lines += ["", f"#### `{name}`: {e.title} ({'★' * e.stars})", "", e.task, "",
+            lines += ["", f"#### `{name}`: {_text(e.title)} ({'★' * e.stars})", "", _text(e.task), "",
                       ("Define: " if e.driver is not None else "Signature: ") + f"`{e.signature}`"]
-            lines += [""] + [f"{k}. {hint}" for k, hint in enumerate(e.hints, 1)] if e.hints else []
-            lines += ["", "````{only} instructor", "**Solution.** " + e.math, "",
+            lines += [""] + [f"{k}. {_text(hint)}" for k, hint in enumerate(e.hints, 1)] if e.hints else []
+            lines += ["", "````{only} instructor", "**Solution.** " + _text(e.math), "",
                       _source_reference(e), "````"]
     return "\n".join(lines) + "\n"
 
@@ -81,6 +86,17 @@ def _reading_minutes(docs: pathlib.Path, pages) -> int:
         text = (docs / f"{page}.md").read_text(encoding="utf-8")
         words += len(re.findall(r"\w+", re.sub(r"```.*?```", " ", text, flags=re.S)))
     return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _minutes(low: float, high: float) -> str:
+    if high < 60:
+        return f"{high:.0f} s"
+    text = f"{low / 60:.1f}" if round(low / 6) == round(high / 6) else f"{low / 60:.1f}–{high / 60:.1f}"
+    return text + " min"
 
 
 def course_table(docs) -> str:
@@ -95,11 +111,13 @@ def course_table(docs) -> str:
         unit_exercises = [_get(n) for n in names() if _get(n).unit == unit]
         levels = " ".join(f"{sum(e.stars == s for e in unit_exercises)}×{'★' * s}" for s in (1, 2, 3)
                           if any(e.stars == s for e in unit_exercises))
-        seconds = sum(times.get(nb, 0.0) for nb in notebooks)
+        # a notebook measured several times has a range [fastest, slowest]
+        low = sum(min(_as_list(times.get(nb, 0.0))) for nb in notebooks)
+        high = sum(max(_as_list(times.get(nb, 0.0))) for nb in notebooks)
         missing = [nb for nb in notebooks if nb not in times]
         lines.append(f"| {UNIT_TITLES[unit]} | " + ", ".join(f"{{doc}}`{p}`" for p in pages) + " | "
                      + ", ".join(f"`{nb}`" for nb in notebooks) + f" | {len(unit_exercises)} ({levels}) | "
-                     + (f"{seconds / 60:.1f} min" if not missing else "not measured")
+                     + (_minutes(low, high) if not missing else "not measured")
                      + f" | about {_reading_minutes(docs, pages)} min |")
     return "\n".join(lines) + "\n"
 
