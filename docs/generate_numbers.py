@@ -351,10 +351,10 @@ def readme_block() -> str:
 
 def depth_sweep() -> str:
     meta = _meta("sweep_depth")
-    data = json.loads((ROOT / meta["outputs"] / "sweep.json").read_text(encoding="utf-8"))
+    data = json.loads((RUNS / "sweep_depth" / "sweep.json").read_text(encoding="utf-8"))
     runs = len(data["runs"])
     lines = [f"`{meta['command']}`: {_seconds(meta['wall_seconds'])} for the {runs} runs "
-             f"({_provenance(meta)}). Raw outputs: `{meta['outputs']}/`.", "",
+             f"({_provenance(meta)}). Outputs: `docs/_runs/sweep_depth/`.", "",
              "| depth | init | reached half of chance | median iterations to it | mean final error "
              "| first-layer grad, Xavier / MSRA | $2^{-(L-1)/2}$ |",
              "|---:|---|---:|---:|---:|---:|---:|"]

@@ -37,16 +37,15 @@ SEED = 0
 # %%
 # %matplotlib inline
 import importlib.util
-import subprocess
-import sys
 
-# minirect imports from any folder once installed (`pip install -e ".[notebooks]"` in a checkout).
-# Where it is not (a hosted notebook service), this installs it from its repository, setup.cfg's url.
-MINIRECT_URL = "https://github.com/minirect/minirect"
+# minirect imports from any folder once installed. This cell installs nothing: where minirect
+# is missing it stops and says how to install it (notebooks/README.md, "Running them").
 if importlib.util.find_spec("minirect") is None:
-    print(f"minirect is not installed in this environment: installing it with pip from {MINIRECT_URL}")
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{MINIRECT_URL}"])
-    importlib.invalidate_caches()
+    raise ModuleNotFoundError(
+        "minirect is not installed in this environment. In a checkout of minirect: "
+        "pip install -e '.[notebooks]'. On a hosted notebook service: build a wheel in a checkout "
+        "(python -m build --wheel), upload dist/minirect-*.whl there and run "
+        "%pip install minirect-*.whl in a cell, then restart the kernel.")
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -46,17 +46,16 @@ FULL = False   # the larger setting, meant for a GPU: MNIST at 28×28 (needs $MI
 # %%
 # %matplotlib inline
 import importlib.util
-import subprocess
-import sys
 import time
 
-# minirect imports from any folder once installed (`pip install -e ".[notebooks]"` in a checkout).
-# Where it is not (a hosted notebook service), this installs it from its repository, setup.cfg's url.
-MINIRECT_URL = "https://github.com/minirect/minirect"
+# minirect imports from any folder once installed. This cell installs nothing: where minirect
+# is missing it stops and says how to install it (notebooks/README.md, "Running them").
 if importlib.util.find_spec("minirect") is None:
-    print(f"minirect is not installed in this environment: installing it with pip from {MINIRECT_URL}")
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{MINIRECT_URL}"])
-    importlib.invalidate_caches()
+    raise ModuleNotFoundError(
+        "minirect is not installed in this environment. In a checkout of minirect: "
+        "pip install -e '.[notebooks]'. On a hosted notebook service: build a wheel in a checkout "
+        "(python -m build --wheel), upload dist/minirect-*.whl there and run "
+        "%pip install minirect-*.whl in a cell, then restart the kernel.")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -142,9 +141,12 @@ for label, a_np in (("channel-wise", np.array([0.25, 0.1, -0.2])), ("channel-sha
 # \qquad a_i := a_i - \Delta a_i ,
 # $$
 #
-# with momentum $\mu$ and learning rate $\varepsilon$ — the form of Caffe and of
-# `minirect.optim.SGD` (the velocity holds the step already scaled by
-# $\varepsilon$). What the paper leaves out on purpose is **weight decay**. With
+# with momentum $\mu$ and learning rate $\varepsilon$. The paper prints only the
+# first assignment; it does not say how $\Delta a_i$ is applied. Since $\Delta a_i$
+# carries $+\varepsilon\,\partial E/\partial a_i$, only $a_i := a_i - \Delta a_i$ goes
+# downhill — the form of Caffe and of `minirect.optim.SGD` (the velocity holds
+# the step already scaled by $\varepsilon$). What the paper leaves out on
+# purpose is **weight decay**. With
 # decay $\lambda$ the gradient would become $\partial E/\partial a_i + \lambda a_i$;
 # the extra term pulls $a_i$ towards $0$ — towards ReLU — whatever the data say.
 # With no data gradient, the velocity settles at $\Delta a \approx \varepsilon\lambda a/(1-\mu)$,
@@ -218,8 +220,11 @@ print(f"after {steps} iterations: a = {trajectories[5e-4][-1]:.4f} with decay, "
 # fc 4096–4096–1000, a rectifier after every conv and the first two fc layers —
 # 13 rectifiers in all. `minirect.models.model_14` builds the same layout at
 # any width; for small images conv1 becomes 3×3 without stride (see its
-# docstring). We train it three times from the same initialization (MSRA,
-# forward form, Eq. 15 with $a = 0.25$ for the PReLU nets) with the paper's recipe
+# docstring). We train it three times, from the same random draws
+# (`minirect.seed(SEED)` before each model) scaled by one rule, MSRA in the forward
+# form, Eq. 15: with $a = 0$ for the ReLU net and $a = 0.25$ for the PReLU nets,
+# whose weights are therefore the ReLU net's times $1/\sqrt{1 + a^2} \approx 0.97$. The
+# recipe is the paper's
 # scaled down: SGD, momentum 0.9, weight decay $5\cdot 10^{-4}$ on the weights only,
 # dropout 0.5 on fc1 and fc2, and the learning rate divided by 10 once near
 # the end.
@@ -250,7 +255,8 @@ if FULL:
     config.update(widths=(64, 128, 256), fc_width=512, epochs=30, train_limit=None, val_limit=None)
 if FAST:
     config.update(widths=(4, 8, 8), fc_width=16, epochs=2, train_limit=256, val_limit=200)
-print(train_set, "\n", val_set, "\nconfig:", config)
+print(f"{train_set.name}: {len(train_set)} training and {len(val_set)} validation images of "
+      f"{train_set.images.shape[1:]} pixels\nconfig:", config)
 
 train_x, train_y = train_set.images[:config["train_limit"]], train_set.labels[:config["train_limit"]]
 val_x, val_y = val_set.images[:config["val_limit"]], val_set.labels[:config["val_limit"]]
@@ -259,7 +265,7 @@ input_size = train_x.shape[-1]
 
 
 def make_model(activation):
-    minirect.seed(SEED)                 # the same initial weights for the three models
+    minirect.seed(SEED)                 # the same draws for the three models, scaled by Eq. 15
     return models.model_14(widths=config["widths"], fc_width=config["fc_width"], input_size=input_size,
                            activation=activation, init="msra", mode="fan_in")
 
@@ -367,45 +373,44 @@ for activation, label in ACTIVATIONS.items():
 # ## What we see, and what we do not
 #
 # *(Numbers of the default setting stored above: the 8×8 digits, model 14 at
-# widths 16/32/32 and fc 128, 25 epochs ≈ 550 iterations, one seed. To gauge the
-# noise we also ran the same cells with `SEED = 1` and `SEED = 2`; those numbers
-# are quoted as "seeds 0 / 1 / 2" but not stored — they were run with an earlier
-# version of the input scaling that differs from the stored one only by float
-# rounding.)*
+# widths 16/32/32 and fc 128, 25 epochs ≈ 550 iterations, seed 0. To gauge the
+# noise the same notebook was also executed with `SEED = 1` and `SEED = 2`;
+# their numbers are quoted as "seeds 0 / 1 / 2" but not stored here — set
+# `SEED` in the first cell to see them.)*
 #
-# **Errors — Table 2's pattern, PReLU ≤ ReLU: mostly, within the noise.** The
-# stored run gives 8.00 % (ReLU), 4.50 % (channel-shared) and 5.00 %
+# **Errors — Table 2's pattern, PReLU ≤ ReLU: yes, within the noise.** The
+# stored run gives 6.50 % (ReLU), 5.25 % (channel-shared) and 5.25 %
 # (channel-wise) top-1 error on 400 validation images, each with a standard
-# error of about 1.1–1.3 points. Over seeds 0 / 1 / 2: ReLU 8.00 / 6.50 / 5.25,
-# channel-shared 4.50 / 7.50 / 5.00, channel-wise 5.00 / 4.75 / 4.75 (means 6.6,
-# 5.7 and 4.8). Channel-wise PReLU was never worse than ReLU and
-# channel-shared was better in two seeds of three — the direction of Table 2
-# (−1.1 and −1.2 points on ImageNet), with differences of the size of the noise.
-# In the stored run both PReLU nets also brought the training loss down much
-# sooner than ReLU (the curves above).
+# error of about 1.1–1.2 points. Over seeds 0 / 1 / 2: ReLU 6.50 / 9.25 / 7.25,
+# channel-shared 5.25 / 8.00 / 6.25, channel-wise 5.25 / 5.00 / 6.25 (means 7.7,
+# 6.5 and 5.5). Both PReLU nets beat ReLU in every seed — the direction of
+# Table 2 (−1.1 and −1.2 points on ImageNet), with differences of the size of
+# the noise. In the stored run both PReLU nets also brought the training loss
+# down much sooner than ReLU (the curves above).
 #
 # **Learned coefficients — Table 1's patterns:**
 #
 # * *In the channel-shared model, the last conv of a stage has a larger
 #   coefficient:* **yes, the clearest pattern.** conv2_4 has the largest
-#   coefficient of stage 1 in all three seeds (0.50 / 0.40 / 0.48; paper 0.561),
-#   and conv3_6 the largest of stage 2 in all three (0.32 / 0.35 / 0.37;
+#   coefficient of stage 1 in all three seeds (0.55 / 0.52 / 0.45; paper 0.561),
+#   and conv3_6 the largest of stage 2 in all three (0.35 / 0.33 / 0.36;
 #   paper 0.210).
 # * *Deeper conv layers learn small coefficients:* **partly.** Averaged over
 #   conv3_1–conv3_5 the shared coefficients fall below the initial 0.25
-#   (0.16 / −0.01 / 0.14), but single layers scatter from −0.42 to 0.46, several
-#   negative, where the paper's lie between 0.008 and 0.126.
+#   (0.18 / −0.07 / 0.19), but single layers scatter from −0.46 to 0.31, three
+#   of them negative, where the paper's lie between 0.008 and 0.126.
 # * *conv1 learns a large coefficient (0.681 shared, 0.596 channel-wise):*
-#   **no.** Ours is 0.36 / 0.22 / 0.18 (shared) and 0.28 (channel-wise mean,
+#   **no.** Ours is 0.37 / 0.22 / 0.28 (shared) and 0.28 (channel-wise mean,
 #   seed 0). Our conv1 is a 3×3 filter on 8×8 pen-stroke images, not a 7×7
 #   filter on natural images, so the paper's explanation (low-level filters
 #   such as edges keep information from both signs) need not carry over.
 # * *The fc layers learn small coefficients (0.03–0.08):* **the opposite.** fc2
-#   goes to 0.86 / 0.80 / 0.82 and fc1 to 0.35 / 0.35 / 0.42: our small fc
+#   goes to 0.94 / 0.81 / 0.83 and fc1 to 0.35 / 0.42 / 0.48: our small fc
 #   layers (128 units, dropout 0.5, 10 classes) become nearly linear.
 # * *Channel-wise coefficients:* **no pattern at all** — their means stay
-#   between 0.23 and 0.28 in every layer and seed; only the spread between
-#   channels grows (from 0.10 to 0.43 in the stored run). Each channel-wise
+#   between 0.23 and 0.29 in every layer and seed; only the spread between
+#   channels grows (to 0.08–0.28 within a layer in the stored run, up to 0.46
+#   in seed 1). Each channel-wise
 #   coefficient is driven by one channel's responses, so in 550 iterations it
 #   moves far less than a shared one; the paper trained for about 80 epochs of
 #   ImageNet, hundreds of thousands of iterations.

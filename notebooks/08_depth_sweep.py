@@ -19,7 +19,9 @@
 # earlier; at 30 layers (Figure 3) the paper's "Xavier", $\hat n_l\,\mathrm{Var}[w_l] = 1$,
 # stalls. Section 2.2 explains why, and the explanation predicts what happens in between:
 # with ReLU, each layer multiplies the variance of the backward signal by
-# $\tfrac12 \hat n_l \mathrm{Var}[w_l]$, which is 1 for MSRA and $\tfrac12$ for Xavier. After
+# $\tfrac12 \hat n_l \mathrm{Var}[w_l]$. For the conv layers (backward form) that is 1 for MSRA
+# and $\tfrac12$ for Xavier; the fc layers use the forward form, where MSRA's factor is
+# $\hat n_l / n_l$ rather than 1, but Xavier's is half of MSRA's in every layer all the same. After
 # the $L-1$ layers above the first, the gradient that reaches the first layer is smaller for
 # Xavier by
 #
@@ -32,8 +34,9 @@
 # against depth, how long each takes to bring the validation error below half of chance, the
 # final error, and the measured gradient ratio at initialization beside $2^{-(L-1)/2}$.
 #
-# The same sweep runs from the command line: `minirect sweep depth` (about 25 minutes on two
-# cores; `--scheduler tcp://HOST:PORT` spreads it over a Dask cluster, see docs/cluster.md).
+# The same sweep runs from the command line: `minirect sweep depth` (its run time on two cores is
+# in docs/depth-sweep.md; `--scheduler tcp://HOST:PORT` spreads it over a Dask cluster, see
+# docs/cluster.md).
 
 # %% tags=["parameters"]
 # Parameters (papermill style: this cell is tagged "parameters").
@@ -48,20 +51,20 @@ FULL = False   # unused here: the sweep runs on the embedded digits
 # %matplotlib inline
 import dataclasses
 import importlib.util
-import subprocess
-import sys
 
-# minirect imports from any folder once installed (`pip install -e ".[notebooks]"` in a checkout).
-# Where it is not (a hosted notebook service), this installs it from its repository, setup.cfg's url.
-MINIRECT_URL = "https://github.com/minirect/minirect"
+# minirect imports from any folder once installed. This cell installs nothing: where minirect
+# is missing it stops and says how to install it (notebooks/README.md, "Running them").
 if importlib.util.find_spec("minirect") is None:
-    print(f"minirect is not installed in this environment: installing it with pip from {MINIRECT_URL}")
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{MINIRECT_URL}"])
-    importlib.invalidate_caches()
+    raise ModuleNotFoundError(
+        "minirect is not installed in this environment. In a checkout of minirect: "
+        "pip install -e '.[notebooks]'. On a hosted notebook service: build a wheel in a checkout "
+        "(python -m build --wheel), upload dist/minirect-*.whl there and run "
+        "%pip install minirect-*.whl in a cell, then restart the kernel.")
 
 import matplotlib.pyplot as plt
 
 import minirect
+from minirect import runs
 from minirect.experiments import sweep
 
 minirect.use(DEVICE)
@@ -96,7 +99,8 @@ for depth in depths:
 # which takes seconds.
 
 # %%
-result = sweep.run(out_dir, depths=depths, config=config, progress=False, resume=True)
+result = sweep.run(out_dir, depths=depths, config=config, progress=False,
+                   resume=runs.holds_run(out_dir))
 print(sweep.table_text(result))
 
 # %% [markdown]
@@ -115,8 +119,9 @@ plt.show()
 # %% [markdown]
 # ## Reading it
 #
-# The gradient ratio at initialization follows $2^{-(L-1)/2}$ closely at every depth: the
-# paper's variance argument is exact enough at this scale. What that small gradient *does*
+# The gradient ratio at initialization follows $2^{-(L-1)/2}$ at every depth, at 0.7–0.9 of it
+# (the gradient entering at the top is smaller for Xavier, whose softmax is nearly uniform; see
+# docs/depth-sweep.md): the paper's variance argument holds at this scale. What that small gradient *does*
 # to training is the empirical part: the crossover depth below is where, within fig3's
 # budget, Xavier stops leaving chance in most seeds (and keeps failing at every greater
 # depth). Deeper than that, a bigger budget or a larger learning rate might still rescue

@@ -79,3 +79,13 @@ def test_no_stale_copies_of_the_old_numbers():
         text = _by_hand(path)
         for old in ("42–59", "42–60", "187 s", "823 s", "269 s", "--cuda-graph`, which"):
             assert old not in text, f"{path} still quotes {old!r} by hand"
+
+
+def test_every_notebook_has_a_measured_run_time():
+    import json
+
+    times = json.loads((DOCS / "_runs" / "notebook_times.json").read_text(encoding="utf-8"))["seconds"]
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    missing = [name for name in notebooks if name not in times]
+    assert not missing, (f"docs/_runs/notebook_times.json has no run time for {missing}: execute them "
+                         "and add the seconds (docs/notebooks/00_running.md shows the table)")

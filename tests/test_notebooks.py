@@ -4,8 +4,9 @@ Each notebook is a pair (see notebooks/README.md): ``NAME.py``, its text source
 in jupytext's ``py:percent`` format, and ``NAME.ipynb``, the same cells with
 the stored outputs of the default setting. The quick checks only read files:
 the two halves of a pair agree, the "parameters" cell comes first, outputs are
-stored, and the setup cell installs minirect from setup.cfg's ``url`` when it
-is missing. A broken notebook is a failing test: the slow ones execute every
+stored and carry no paths of the machine that ran them, notebooks/README.md
+lists every notebook, and the setup cell installs nothing (where minirect is
+missing it says how to install it). A broken notebook is a failing test: the slow ones execute every
 notebook in a fresh kernel started from this interpreter (nbclient replaces
 the kernel spec's "python" with ``sys.executable``), with
 ``MINIRECT_NOTEBOOK_FAST=1``, in a temporary working directory (a notebook
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import os
 import subprocess
 import sys
@@ -48,12 +50,6 @@ def _code_cells(nb):
 def _cells(nb):
     """What a pair must agree on: each cell's type, source and tags."""
     return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
-
-
-def _repository_url():
-    config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg", encoding="utf-8")
-    return config["metadata"]["url"]
 
 
 def test_notebooks_exist():
@@ -121,20 +117,20 @@ def test_no_sys_path_fallback(path):
 
 
 # Runs the parameters and setup cells of each notebook in one fresh interpreter, first with
-# minirect hidden (sys.modules[name] = None: find_spec says it is not installed) and pip
-# replaced by a recorder that "installs" it by un-hiding it, then once more with it present.
+# minirect hidden (sys.modules[name] = None: find_spec says it is not installed) and with
+# subprocess and os.system replaced by recorders, then once more with it present.
 _SETUP_HARNESS = r"""
-import json, subprocess, sys
+import json, os, subprocess, sys
 
 notebooks = json.loads(sys.stdin.read())
 calls = []
 
-def fake_check_call(command, **kwargs):
-    calls.append(command)
-    del sys.modules["minirect"]        # installed: the next import finds it
+def record(*args, **kwargs):
+    calls.append([str(a) for a in args])
     return 0
 
-subprocess.check_call = fake_check_call
+subprocess.check_call = subprocess.run = subprocess.call = subprocess.Popen = record
+os.system = record
 
 def run(cells, hide):
     for name in [m for m in sys.modules if m == "minirect" or m.startswith("minirect.")]:
@@ -150,43 +146,74 @@ results = {}
 for name, cells in notebooks.items():
     calls.clear()
     print(f"--- {name}", flush=True)
-    run(cells, hide=True)
-    results[name] = {"missing": list(calls)}
+    try:
+        run(cells, hide=True)
+        missing = None
+    except ModuleNotFoundError as error:
+        missing = str(error)
+    results[name] = {"missing_message": missing, "missing_calls": list(calls)}
     calls.clear()
     run(cells, hide=False)
-    results[name]["present"] = list(calls)
+    results[name]["present_calls"] = list(calls)
 print("RESULTS " + json.dumps(results))
 """
 
+def test_setup_cfg_names_no_invented_address():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert "url" not in config["metadata"], (
+        "setup.cfg's url must be the project's real public address; it has none yet")
 
-def test_setup_cell_installs_minirect_from_the_repository_url_when_missing():
-    url = _repository_url()
-    assert url.startswith("https://"), f"setup.cfg's url should be the repository's address: {url!r}"
-    notebooks = {}
-    for path in NOTEBOOKS:
-        cells = _code_cells(_read(path))
-        assert f'MINIRECT_URL = "{url}"' in cells[1].source, (
-            f"{path.name}: the setup cell (second code cell) should set MINIRECT_URL "
-            f"to setup.cfg's url {url}")
-        notebooks[path.stem] = [cells[0].source, cells[1].source]
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_setup_cell_installs_nothing_and_says_how_to_install(path):
+    cells = _code_cells(_read(path))
+    setup = cells[1].source
+    assert not re.search(r"subprocess|check_call|os\.system|^\s*[!%]pip|git\+|https?://", setup,
+                         re.M), (
+        f"{path.name}: the setup cell must not install minirect from anywhere:\n{setup}")
     env = dict(os.environ, MINIRECT_NOTEBOOK_FAST="1", MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     env.pop("MINIRECT_DEVICE", None)
-    proc = subprocess.run([sys.executable, "-c", _SETUP_HARNESS], input=json.dumps(notebooks),
+    proc = subprocess.run([sys.executable, "-c", _SETUP_HARNESS],
+                          input=json.dumps({path.stem: [cells[0].source, setup]}),
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = json.loads(proc.stdout.rsplit("RESULTS ", 1)[1])
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", f"git+{url}"]
-    for name, calls in results.items():
-        assert calls["missing"] == [pip], f"{name}: without minirect the setup cell ran {calls['missing']}"
-        assert calls["present"] == [], \
-            f"{name}: with minirect installed the setup cell ran {calls['present']}"
-    # each notebook's setup cell says what it does, then imports and prints the versions and device
-    for block in proc.stdout.split("--- ")[1:]:
-        name = block.split("\n", 1)[0]
-        assert f"minirect is not installed in this environment: installing it with pip from {url}" in block, (
-            f"{name}: the setup cell should say it installs minirect:\n{block}")
-        assert block.count("device: cpu") == 2, f"{name}: the setup cell did not finish:\n{block}"
+    result = json.loads(proc.stdout.rsplit("RESULTS ", 1)[1])[path.stem]
+    assert result["missing_calls"] == [] and result["present_calls"] == [], result
+    message = result["missing_message"]
+    assert message and "minirect is not installed" in message, (
+        f"{path.name}: without minirect the setup cell should stop and say so: {message!r}")
+    for how in ("pip install -e", "python -m build", "%pip install"):
+        assert how in message, f"{path.name}: the message should say how to install ({how!r}): {message}"
+    # with minirect installed it imports and prints the versions and the device
+    assert proc.stdout.count("device: cpu") == 1, f"{path.name}: the setup cell did not finish"
+
+
+def test_readme_lists_every_notebook():
+    readme = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    missing = [p.stem for p in NOTEBOOKS if f"| `{p.stem}` |" not in readme]
+    assert not missing, f"notebooks/README.md's table does not list {missing}"
+
+
+# What a stored output must not show: the folders of the machine that ran it, and
+# warnings about the environment rather than the lesson.
+_MACHINE_TRACES = [str(ROOT), "site-packages", "/home/", "/tmp/", "/Users/", "\\Users\\",
+                   "IProgress not found"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_outputs_carry_no_machine_paths(path):
+    found = []
+    for index, cell in enumerate(_code_cells(_read(path))):
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")] + [v for k, v in output.get("data", {}).items()
+                                                if k.startswith("text/") and isinstance(v, str)]
+            texts += output.get("traceback", [])
+            for text in texts:
+                found += [(index, trace) for trace in _MACHINE_TRACES if trace in text]
+    assert not found, (f"{path.name}: stored outputs show the machine that ran them "
+                       f"(code cell, text): {found[:5]}; print relative paths or names instead")
 
 
 # -- Stored outputs and execution ----------------------------------------------------------------
@@ -218,16 +245,3 @@ def test_notebook_runs_fast(path, monkeypatch, tmp_path):
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()      # raises CellExecutionError with the failing cell's traceback
-
-
-def test_exercises_notebook_covers_every_exercise():
-    # 07_exercises walks through every exercise: its task, a stub checked by exercises.check,
-    # and the reference solution; a new exercise needs its cells there too.
-    from minirect import exercises
-
-    source = (NOTEBOOK_DIR / "07_exercises.py").read_text(encoding="utf-8")
-    for name in exercises.names():
-        for cell in (f'exercises.describe("{name}")', f"def {name}(", f'"{name}", {name})',
-                     f'show_solution("{name}")'):
-            assert cell in source, f"07_exercises.py lacks {cell!r} for the exercise {name}"
-    assert "minirect exercises check student.py" in source
