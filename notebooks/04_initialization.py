@@ -20,7 +20,9 @@
 # explodes on its way through many layers — forward (the responses) and
 # backward (the gradients). The answer, $\mathrm{Var}[w_l] = 2/n_l$ (Eq. 10), differs
 # from the then-common "Xavier" rule $1/n_l$ by a factor of 2 that compounds over
-# depth: after 30 layers, $2^{-15} \approx 3\cdot 10^{-5}$.
+# depth: after 30 layers Xavier's signal is $2^{-30/2} = 2^{-15} \approx 3\cdot 10^{-5}$
+# of MSRA's. (Several powers of 2 appear in these notebooks; the table "Which power
+# of 2 is which" in `docs/derivations/conventions.md` says which quantity each describes.)
 #
 # We derive Eq. 10 and Eq. 14 step by step, check each step numerically, and
 # then measure the per-layer standard deviation of the responses and of the

@@ -29,7 +29,8 @@
 #        {\mathrm{std}\,[\partial E/\partial y_1]_{\text{MSRA}}}
 #   \approx 2^{-(L-1)/2},$$
 #
-# about $7 \cdot 10^{-4}$ at 22 layers and $4 \cdot 10^{-5}$ at 30. This notebook trains both inits at depths
+# about $7 \cdot 10^{-4}$ at 22 layers and $4 \cdot 10^{-5}$ at 30 (which power of 2 is which:
+# `docs/derivations/conventions.md`). This notebook trains both inits at depths
 # from 6 to 30 (three seeds each, fig3's recipe and budget, the embedded digits) and plots,
 # against depth, how long each takes to bring the validation error below half of chance, the
 # final error, and the measured gradient ratio at initialization beside $2^{-(L-1)/2}$.
