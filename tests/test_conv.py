@@ -411,3 +411,21 @@ def test_avg_pool_and_spp_match_pytorch(xp, size):
     np.testing.assert_array_equal(ours, theirs.numpy())
     np.testing.assert_allclose(F.avg_pool2d(t(xp, x_np), 3, 2, 1).numpy(),
                                TF.avg_pool2d(X, 3, 2, 1).numpy(), atol=1e-12)
+
+
+def test_window_geometry_is_public_and_counts_the_windows_that_fit():
+    from minirect.functional.conv import window_geometry
+    (kernel, stride, padding), out_hw = window_geometry((7, 8), 3, stride=2, padding=(1, 0))
+    assert (kernel, stride, padding) == ((3, 3), (2, 2), (1, 0))
+    assert out_hw == ((7 + 2 - 3) // 2 + 1, (8 - 3) // 2 + 1)
+    with pytest.raises(ValueError, match="my_op: kernel 9x9 is larger"):
+        window_geometry((4, 4), 9, op="my_op")
+
+
+@pytest.mark.parametrize("size, bins", [(7, 3), (4, 4), (6, 2), (3, 5)])
+def test_spp_bins_cover_the_map_with_nonempty_bins(size, bins):
+    from minirect.functional.conv import spp_bins
+    edges = spp_bins(size, bins)
+    assert len(edges) == bins and edges[0][0] == 0 and edges[-1][1] == size
+    assert all(0 <= a < b <= size for a, b in edges)
+    assert all(nxt[0] <= cur[1] for cur, nxt in zip(edges, edges[1:]))   # no pixel left out

@@ -71,10 +71,16 @@ def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None
                          "one sample (check the data loader or the slice that made the batch)")
 
 
-def _window_geometry(op, in_hw, kernel_size, stride, padding):
+def window_geometry(in_hw, kernel_size, stride=1, padding=0, op: str = "window_geometry"):
     """Check a sliding-window setup; return (kernel, stride, padding) as pairs and (OH, OW).
 
-    OH = (H + 2·ph - kh) // sh + 1: the number of window positions that fit.
+    The one place minirect computes where windows fit (conv2d, pooling, im2col,
+    the theory of the signal): with ints or (height, width) pairs,
+
+        OH = (H + 2·ph - kh) // sh + 1,   OW = (W + 2·pw - kw) // sw + 1
+
+    window (oh, ow) reads the padded rows oh·sh .. oh·sh + kh - 1 (and columns
+    likewise). A bad setup raises ValueError naming ``op``.
     """
     kernel = _pair(kernel_size, "kernel_size", op)
     stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
@@ -128,8 +134,8 @@ def im2col(x, kernel_size, stride=1, padding=0):
     x = backend.unwrap(x)
     _check_4d(x, "im2col")
     N, C, H, W = x.shape
-    (kernel, stride, padding), (OH, OW) = _window_geometry("im2col", (H, W), kernel_size, stride,
-                                                           padding)
+    (kernel, stride, padding), (OH, OW) = window_geometry((H, W), kernel_size, stride,
+                                                          padding, "im2col")
     kh, kw = kernel
     xpad = _pad(x, *padding)
     xp = backend.get_array_module(x)
@@ -151,8 +157,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     """
     cols = backend.unwrap(cols)
     N, C, H, W = x_shape
-    (kernel, stride, padding), (OH, OW) = _window_geometry("col2im", (H, W), kernel_size, stride,
-                                                           padding)
+    (kernel, stride, padding), (OH, OW) = window_geometry((H, W), kernel_size, stride,
+                                                          padding, "col2im")
     (kh, kw), (ph, pw) = kernel, padding
     xp = backend.get_array_module(cols)
     cols = cols.reshape(C, kh, kw, N, OH, OW)
@@ -228,8 +234,8 @@ class Conv2d(Function):
         if b is not None and tuple(b.shape) != (W.shape[0],):
             raise ValueError(f"conv2d: bias must have shape ({W.shape[0]},) to match W "
                              f"{tuple(W.shape)}, got {tuple(b.shape)}")
-        (_, self.stride, self.padding), self.out_hw = _window_geometry(
-            "conv2d", x.shape[2:], W.shape[2:], self.stride, self.padding)
+        (_, self.stride, self.padding), self.out_hw = window_geometry(
+            x.shape[2:], W.shape[2:], self.stride, self.padding, "conv2d")
         self.fast = accel.enabled() and shifted_windows.applies(W.shape[2:], self.stride,
                                                                 self.padding)
 
@@ -253,8 +259,8 @@ def _pool_setup(fn, x, op):
     """Check a pooling Function's arguments; set its kernel, stride, padding (pairs), in_shape, out_hw."""
     _check_4d(x, op)
     stride = fn.kernel_size if fn.stride is None else fn.stride     # default: windows tile the map
-    (fn.kernel, fn.stride, fn.padding), fn.out_hw = _window_geometry(
-        op, x.shape[2:], fn.kernel_size, stride, fn.padding)
+    (fn.kernel, fn.stride, fn.padding), fn.out_hw = window_geometry(
+        x.shape[2:], fn.kernel_size, stride, fn.padding, op)
     if fn.padding[0] > fn.kernel[0] // 2 or fn.padding[1] > fn.kernel[1] // 2:
         raise ValueError(f"{op}: padding {fn.padding} must be at most half the kernel "
                          f"{fn.kernel} (otherwise a window could hold only padding)")
@@ -356,7 +362,7 @@ def global_avg_pool2d(x):
 # Spatial pyramid pooling (SPP-net)
 # ----------------------------------------------------------------------------
 
-def _bin_edges(size: int, bins: int) -> list[tuple[int, int]]:
+def spp_bins(size: int, bins: int) -> list[tuple[int, int]]:
     """Split 0..size into ``bins`` windows [floor(i·size/bins), ceil((i+1)·size/bins)).
 
     Every window is non-empty and inside the map, together they cover it, and
@@ -369,8 +375,8 @@ def _bin_members(size: int, bins: int, xp):
     """A table (bins, span): row i lists the pixels of bin i, padded to the
     longest bin's length ``span`` by repeating its last pixel (a repeated
     pixel cannot change a maximum, and comes after the original)."""
-    span = max(stop - start for start, stop in _bin_edges(size, bins))
-    # The edges of _bin_edges again, computed on the device: a table made on
+    span = max(stop - start for start, stop in spp_bins(size, bins))
+    # The edges of spp_bins again, computed on the device: a table made on
     # the host would be copied to the GPU in every step, and a CUDA graph
     # cannot record such a copy.
     i = xp.arange(bins)
@@ -382,7 +388,7 @@ class AdaptiveMaxPool2d(Function):
     """Max pooling into a fixed grid of nh×nw bins, whatever the map size.
 
     y[n, c, a, b] = max over x[n, c, rows(a), cols(b)], with the bin edges of
-    ``_bin_edges`` (the same as PyTorch's adaptive_max_pool2d).
+    ``spp_bins`` (the same as PyTorch's adaptive_max_pool2d).
     dE/dx = gy routed to the argmax of each bin (the first maximum in
     row-major order), summed where bins share their winning pixel.
 
