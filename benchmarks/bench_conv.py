@@ -36,6 +36,15 @@ from minirect import backend
 from minirect.accel import shifted_windows
 
 
+def torch_true_float32():
+    """Turn TF32 off in PyTorch. On NVIDIA GPUs PyTorch convolves float32
+    with TF32 tensor cores by default (10-bit mantissas); minirect computes
+    in true float32, so the comparison needs PyTorch to do the same."""
+    import torch
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def blas_threads() -> int:
     try:
         from threadpoolctl import threadpool_info
@@ -104,7 +113,6 @@ def torch_step(args, x_host, w_host, b_host, gy_host):
         return None
     if args.device == "cuda" and not torch.cuda.is_available():
         return None
-    from bench_step import torch_true_float32
     device = "cuda" if args.device == "cuda" else "cpu"
     torch_true_float32()          # TF32 off: minirect computes in true float32
     x = torch.tensor(x_host, device=device, requires_grad=True)

@@ -250,15 +250,6 @@ def layer_flops(spec):
     return 3 * 2 * spec["batch"] * spec["out_channels"] * spec["size"] ** 2 * spec["channels"] * 9
 
 
-def torch_true_float32():
-    """Turn TF32 off in PyTorch. On NVIDIA GPUs PyTorch convolves float32
-    with TF32 tensor cores by default (10-bit mantissas); minirect computes
-    in true float32, so the comparison needs PyTorch to do the same."""
-    import torch
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-
-
 def torch_synchronize(device):
     if device == "cuda":
         import torch
@@ -267,7 +258,7 @@ def torch_synchronize(device):
 
 def run_minirect(net, device, steps, warmup, graph=False):
     import minirect as mr
-    from minirect.graphs import CapturedStep
+    from minirect.accel.captured_step import CapturedStep
     from minirect.train import training_step
 
     if "out_channels" in net:
@@ -379,6 +370,7 @@ def child(args):
     net = BENCHMARKS[args.net]
     if args.framework == "torch":
         import torch
+        from bench_conv import torch_true_float32
         torch.set_num_threads(args.threads)
         torch_true_float32()
         result = run_torch(net, args.device, args.steps, args.warmup)
@@ -438,7 +430,7 @@ def main():
                    help="alternating minirect/PyTorch measurements per net (default 3)")
     p.add_argument("--graph", action="store_true",
                    help="on cuda: also time minirect's step replayed from a CUDA graph "
-                        "(row 'graph'; minirect.graphs)")
+                        "(row 'graph'; minirect.accel.captured_step)")
     p.add_argument("--reference", action="store_true",
                    help="also time minirect with its fast paths off (row 'reference', "
                         "MINIRECT_FAST_PATHS=0): the plain code of the teaching files")

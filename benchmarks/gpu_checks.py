@@ -8,7 +8,7 @@
    device synchronization (``.get()``, ``.item()``, ``float()``, a NumPy
    conversion), and minirect's explicit moves (``backend.to_device``,
    ``backend.to_numpy``) are counted.
-4. The same for a step replayed from a CUDA graph (``minirect.graphs``).
+4. The same for a step replayed from a CUDA graph (``minirect.accel.captured_step``).
 5. Replayed steps compute what eager steps do, bit for bit, given the same
    GEMMs (see the comment in ``main``).
 
@@ -58,7 +58,7 @@ def first_losses(device, steps=3):
 
 def training(device, graph):
     """(step, x, y): model B with dropout 0.5, seeded; ``step(x, y) -> (loss, logits)``."""
-    from minirect.graphs import CapturedStep
+    from minirect.accel.captured_step import CapturedStep
     from minirect.train import training_step
     model = reference_net(device, dropout=0.5)
     opt = optim.SGD(optim.param_groups(model, 5e-4), lr=0.01, momentum=0.9)
@@ -86,7 +86,7 @@ def losses_of(training_run, steps=8, switch_at=None, matmul=None):
 def bench_net_training(graph):
     """(step, x, y) of bench_step.py's 22-layer net (no dropout, no SPP)."""
     from bench_step import NETS, build_minirect
-    from minirect.graphs import CapturedStep
+    from minirect.accel.captured_step import CapturedStep
     from minirect.train import training_step
     model, opt, x, y = build_minirect(NETS["22"], "cuda")
     step = training_step(model, opt)

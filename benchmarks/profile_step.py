@@ -30,8 +30,8 @@ import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_step import (NETS, build_minirect, build_torch, layer_plan,  # noqa: E402
-                        torch_synchronize, torch_true_float32)
+from bench_conv import torch_true_float32  # noqa: E402
+from bench_step import NETS, build_minirect, build_torch, layer_plan, torch_synchronize  # noqa: E402
 
 
 def time_phases(forward, backward, sgd, sync, steps):

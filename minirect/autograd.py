@@ -129,9 +129,7 @@ class Tensor:
     def cpu(self) -> Tensor: return self.to("cpu")
     def cuda(self) -> Tensor: return self.to("cuda")
 
-    def astype(self, dtype) -> Tensor:
-        from .functional import astype
-        return astype(self, dtype)
+    def astype(self, dtype) -> Tensor: return F.astype(self, dtype)
 
     def float(self) -> Tensor: return self.astype("float32")
     def double(self) -> Tensor: return self.astype("float64")
@@ -192,7 +190,7 @@ class Tensor:
     def _accumulate(self, g) -> None:
         self.grad = g if self.grad is None else self.grad + g
 
-    # --- operators (implemented in minirect.functional) ---------------------
+    # --- operators: implemented in minirect.functional (``F``, below) -------
     def __add__(self, other): return F.add(self, other)
     def __radd__(self, other): return F.add(other, self)
     def __sub__(self, other): return F.sub(self, other)
@@ -462,4 +460,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     return t
 
 
-from . import functional as F  # noqa: E402  (operators need the functions)
+# The functions behind Tensor's operators (x + y, x @ W, x.sum(), ...):
+# minirect.functional, which sits above this module, registers itself here when
+# it is imported (as ``import minirect`` does). No import goes the other way.
+F = None

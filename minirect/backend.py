@@ -15,7 +15,10 @@ What lives here:
 * the default dtype (float32) and the random generator behind ``seed`` (one per thread);
 * ``matmul``, through which every GEMM goes (so that a recorded CUDA graph
   can route them to cuBLAS: ``minirect.accel``, the speed-only layer, which
-  also gets its array module from here).
+  also gets its array module from here);
+* the fast-path registry and its switch: ``minirect.accel`` registers its
+  faster, equal mechanisms here by name; the reference code asks
+  ``fast_path(name, ...)`` in one dispatch line and never imports accel.
 
 CuPy is imported lazily, on first need, so ``import minirect`` never fails or
 slows down on a machine without it.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import threading
 
 import numpy
@@ -240,7 +244,9 @@ def seed(s: int) -> None:
 def random_uniform(shape, like):
     """U[0, 1) float32 samples from this thread's generator, on the device of
     ``like`` (dropout masks). On a GPU they are drawn on the host and copied;
-    the fast path ``accel.gpu_random`` draws them in GPU memory instead."""
+    the fast path ``uniform`` (accel/gpu_random.py) draws them in GPU memory instead."""
+    if (fast := fast_path("uniform", like)) is not None:       # accel/gpu_random.py
+        return fast.uniform(shape)
     return to_device(_random.generator.random(shape, dtype=numpy.float32), device_of(like))
 
 
@@ -313,3 +319,49 @@ def matmul(a, b):
     if recording_matmul is not None:
         return recording_matmul(a, b)
     return a @ b
+
+
+# ----------------------------------------------------------------------------
+# Fast paths: registered from above (minirect.accel), asked for by name
+# ----------------------------------------------------------------------------
+
+FAST_PATHS = {}     # name -> implementation (with ``applies(...)``), filled by minirect.accel
+_fast_paths_ran = set()     # the names ``fast_path`` handed out (``accel.report``)
+_fast_on = os.environ.get("MINIRECT_FAST_PATHS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def register_fast_path(name: str, implementation):
+    """Offer ``implementation`` as the fast path ``name`` (done by minirect.accel on import).
+    It must have ``applies(*args) -> bool`` and compute what the reference computes."""
+    FAST_PATHS[name] = implementation
+
+
+def fast_path(name: str, *args):
+    """The dispatch line's question: the fast path ``name`` if the switch is on,
+    one is registered and it ``applies(*args)``; None: run the reference code."""
+    path = FAST_PATHS.get(name) if _fast_on else None
+    if path is not None and path.applies(*args):
+        _fast_paths_ran.add(name)
+        return path
+
+
+def fast_paths_enabled() -> bool:
+    """Whether the fast paths are on (``MINIRECT_FAST_PATHS=0`` at import: off)."""
+    return _fast_on
+
+
+class fast_paths:  # noqa: N801  (lower case: used like a function)
+    """Switch every fast path on or off: ``minirect.fast_paths(False)``, or
+    ``with minirect.fast_paths(False): ...`` for a block (then restored)."""
+
+    def __init__(self, enabled: bool):
+        global _fast_on
+        if enabled not in (True, False):          # a string such as "0" would count as True
+            raise TypeError(f"fast_paths takes True or False, got {enabled!r}")
+        self.previous, _fast_on = _fast_on, bool(enabled)
+
+    def __enter__(self): return self
+
+    def __exit__(self, *exc_info):
+        global _fast_on
+        _fast_on = self.previous

@@ -28,7 +28,6 @@ import math
 import numbers
 
 from . import backend
-from .accel import fused_sgd
 from .schedules import MultiStepLR, ReduceLROnPlateau, StepLR  # noqa: F401  (optim.StepLR, ...)
 
 
@@ -69,8 +68,8 @@ class SGD:
             p.data -= lr * (p.grad + wd * p.data if wd else p.grad)  # w ← w − ε (g + λ w)
             return
         v = self._velocity(p)
-        if fused_sgd.applies(p.data) and not group["nesterov"]:     # the lines below as one
-            return fused_sgd.momentum_step(p.data, p.grad, v, lr, mu, wd)   # GPU kernel (accel/)
+        if not group["nesterov"] and (fast := backend.fast_path("sgd_momentum", p.data)):
+            return fast.momentum_step(p.data, p.grad, v, lr, mu, wd)   # as one GPU kernel: accel/
         step = lr * (p.grad + wd * p.data if wd else p.grad)        # ε (g + λ w)
         v *= mu
         v += step                                                   # v ← μ v + ε (g + λ w)

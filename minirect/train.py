@@ -18,9 +18,14 @@ loaders' shuffling state and the momentum buffers are all restored).
 A non-finite loss, or a finite one far above the run's first loss
 (``DIVERGED_FACTOR`` times it: 1e10 is not "still training"), stops training
 with ``TrainingDiverged``; so do non-finite weights at the end of an epoch.
-The checkpoint of the last good epoch is left as it was. On a GPU the loss is read every
-READ_EVERY iterations, so the model in memory may have taken a few more
-updates by then (the iteration reported is exact).
+The checkpoint of the last good epoch is left as it was.
+
+On a GPU, ``minirect.accel`` supplies the loop's speed-only parts through one
+named hook, ``backend.fast_path("gpu_training", model)`` (accel/gpu_training.py):
+the step replayed from a CUDA graph, and the losses read back a batch of
+steps at a time (``read_every``: the model in memory may then have taken a
+few more updates when a NaN is seen; the iteration reported is exact). On the
+CPU, or with ``minirect.fast_paths(False)``, the loop below is all there is.
 """
 
 from __future__ import annotations
@@ -35,10 +40,8 @@ import time
 from dataclasses import dataclass, field
 
 from . import backend, files
-from .accel.captured_step import use_graphs
 from .autograd import no_grad
 from .functional import softmax_cross_entropy
-from .graphs import CapturedStep
 from .nn.module import load_arrays, save_arrays
 
 CHECKPOINT = "checkpoint.npz"
@@ -220,20 +223,6 @@ def _progress(loader, desc, enabled):
     return bar, bar
 
 
-# On a GPU, training reads the loss and the batch error back to the host only
-# every READ_EVERY iterations: each read waits for all queued work (a
-# synchronization), and one read of 20 values costs as much as one of a
-# single value. The values of every iteration are still recorded, but a NaN
-# loss stops training up to READ_EVERY - 1 updates late (the reported
-# iteration is exact). On the CPU a read costs nothing, so every iteration is
-# read at once.
-READ_EVERY = 20
-
-
-def _read_every(loss_array) -> int:
-    return READ_EVERY if backend.device_of(loss_array) == "cuda" else 1
-
-
 def training_step(model, optimizer, loss_fn=softmax_cross_entropy):
     """The step of SGD training as a function ``step(x, y) -> (loss, logits)``
     (backend arrays): forward, loss, backward, update."""
@@ -248,11 +237,12 @@ def training_step(model, optimizer, loss_fn=softmax_cross_entropy):
 
 
 def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress, log_every=1,
-                    mid_epoch=None, step=None):
+                    mid_epoch=None, step=None, read_every=1):
     """One pass over ``loader``; appends per-iteration rows to ``history``.
     ``mid_epoch(i)``, if given, is called after iteration i (0-based).
-    ``step`` is the training step (default ``training_step``; ``fit`` passes
-    a ``graphs.CapturedStep`` for ``cuda_graph=True``)."""
+    ``step`` is the training step (default ``training_step``; on a GPU ``fit``
+    passes accel's, perhaps replayed from a CUDA graph). The losses and errors
+    are read to the host ``read_every`` steps at a time (1: at once)."""
     step = step or training_step(model, optimizer, loss_fn)
     model.train()
     totals = {"loss": 0.0, "wrong": 0, "count": 0, "last_loss": math.nan}
@@ -272,7 +262,7 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
     for i, (x, y) in enumerate(iterable):
         loss, logits = step(x, y)
         pending.append((i, loss, (logits.argmax(axis=1) != y.data).sum(), len(y)))
-        if len(pending) >= _read_every(loss):
+        if len(pending) >= read_every:
             read_pending()
         if mid_epoch is not None:
             mid_epoch(i)
@@ -326,10 +316,10 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     ``on_epoch_end(epoch, row)`` is called after each epoch (e.g. diagnostics).
 
     ``cuda_graph`` replays each training step from a recorded CUDA graph on a
-    GPU (``minirect.graphs``: the same arithmetic with far fewer kernel
+    GPU (``minirect.accel``: the same arithmetic with far fewer kernel
     launches). None (the default) turns it on for a model on the GPU; a step
     that cannot be recorded then runs eagerly, with one line saying why. It
-    changes nothing on the CPU.
+    changes nothing on the CPU, nor with ``minirect.fast_paths(False)``.
     """
     if eval_every and val_loader is None:
         raise ValueError("fit: eval_every needs a val_loader")
@@ -355,16 +345,13 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
             _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
                                *evaluate(model, val_loader, loss_fn))
 
-    step = training_step(model, optimizer, loss_fn)
-    record, why_not = use_graphs(cuda_graph, model)       # None: on for a model on the GPU
-    if why_not:
-        print(why_not)
-    if record:
-        step = CapturedStep(step, model, optimizer, fallback=True)
+    step, read_every = training_step(model, optimizer, loss_fn), 1
+    if fast := backend.fast_path("gpu_training", model):      # accel/gpu_training.py
+        step, read_every = fast.prepare(step, model, optimizer, cuda_graph)
     for epoch in range(first_epoch, epochs + 1):
         train_loss, train_error, seconds = train_one_epoch(
             model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,
-            mid_epoch if eval_every else None, step)
+            mid_epoch if eval_every else None, step, read_every)
         row = {"epoch": epoch, "train_loss": train_loss, "train_error": train_error}
         if val_loader is not None:
             row["val_loss"], row["val_error"] = evaluate(model, val_loader, loss_fn)

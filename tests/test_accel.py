@@ -290,6 +290,137 @@ def test_the_teaching_core_has_no_speed_mechanisms(path):
     assert not found, f"{path} uses {found}; move it to minirect/accel/"
 
 
+def test_the_teaching_core_never_imports_accel():
+    """accel plugs into the core from above: it registers its fast paths with
+    ``backend.register_fast_path``; no core file imports it."""
+    for path in CORE:
+        for node in ast.walk(ast.parse((ROOT / path).read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [getattr(node, "module", None) or ""] + [alias.name for alias in node.names]
+                assert not any("accel" in name for name in names), f"{path} imports {names}"
+
+
+def test_the_core_has_no_import_circle_with_functional():
+    """autograd does not import functional (functional registers itself as
+    the implementation of Tensor's operators)."""
+    tree = ast.parse((ROOT / "minirect/autograd.py").read_text())
+    imported = [f"{getattr(node, 'module', None) or ''}.{alias.name}" for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
+    assert not any("functional" in name for name in imported), imported
+    assert mr.autograd.F is mr.functional
+
+
+# ----------------------------------------------------------------------------
+# The registry: accel's paths, asked for by name, switched by fast_paths
+# ----------------------------------------------------------------------------
+
+def test_accel_registers_every_path_with_the_core():
+    from minirect import backend
+    assert set(accel.PATHS) <= set(backend.FAST_PATHS)
+    assert all(backend.FAST_PATHS[name] is path for name, path in accel.PATHS.items())
+
+
+def test_fast_path_answers_by_name_switch_and_applies(monkeypatch):
+    from minirect import backend
+
+    class Path:
+        @staticmethod
+        def applies(n):
+            return n > 0
+    monkeypatch.setitem(backend.FAST_PATHS, "test_path", Path)
+    accel.used(reset=True)
+    with mr.fast_paths(True):
+        assert backend.fast_path("test_path", 1) is Path
+        assert backend.fast_path("test_path", 0) is None          # does not apply
+        assert backend.fast_path("no_such_path", 1) is None       # none registered
+    with mr.fast_paths(False):
+        assert backend.fast_path("test_path", 1) is None          # switched off
+    assert accel.used() == ["test_path"]
+    assert "ran: test_path" in accel.report(reset=True) and accel.used() == []
+
+
+def test_the_report_names_the_paths_a_training_step_ran():
+    accel.used(reset=True)
+    with mr.fast_paths(True):
+        mr.seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.SPP((2, 1)), nn.Linear(20, 3))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        F.softmax_cross_entropy(model(mr.tensor(RNG.standard_normal((2, 1, 8, 8)).astype("float32"))),
+                                mr.tensor(np.array([0, 2]))).backward()
+        opt.step()
+    ran = accel.used(reset=True)
+    assert {"conv2d", "max_pool2d", "spp_level"} <= set(ran)
+    assert "sgd_momentum" not in ran and "gpu_training" not in ran     # GPU only
+    with mr.fast_paths(False):
+        model(mr.tensor(RNG.standard_normal((2, 1, 8, 8)).astype("float32")))
+        assert accel.used() == [] and "off" in accel.report()
+
+
+# ----------------------------------------------------------------------------
+# Pooling: the tuned max-pool forward and SPP gathered at once
+# ----------------------------------------------------------------------------
+
+def _pool_both_ways(xp, fn, x):
+    """(y, dE/dx) of fn with the fast paths on and off, as NumPy arrays."""
+    out = []
+    gy = None
+    for enabled in (True, False):
+        with mr.fast_paths(enabled):
+            tx = mr.tensor(xp.asarray(x), requires_grad=True)
+            y = fn(tx)
+            if gy is None:
+                gy = RNG.standard_normal(y.shape).astype(x.dtype)
+            y.backward(mr.tensor(xp.asarray(gy)))
+            out.append((y.numpy(), mr.backend.to_numpy(tx.grad)))
+    return out
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [
+    ((2, 3, 8, 8), 2, None, 0), ((2, 3, 7, 9), 3, 2, 1), ((1, 2, 6, 5), (2, 3), 1, (1, 1)),
+    ((2, 1, 5, 5), 3, 1, 0)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_fast_max_pool_equals_the_reference(xp, shape, kernel, stride, padding, ties):
+    """Same maxima, same winners (ties: the first offset in row-major order),
+    hence the same gradients, bit for bit."""
+    x = RNG.standard_normal(shape).astype("float32")
+    if ties:
+        x = np.round(x)                              # many equal values in each window
+    (fast_y, fast_g), (ref_y, ref_g) = _pool_both_ways(
+        xp, lambda t: F.max_pool2d(t, kernel, stride, padding), x)
+    assert np.array_equal(fast_y, ref_y) and np.array_equal(fast_g, ref_g)
+
+
+@pytest.mark.parametrize("shape, levels", [
+    ((2, 3, 8, 8), (4, 2, 1)), ((2, 2, 7, 5), (3, 2, 1)), ((1, 4, 6, 6), (4,)),
+    ((2, 2, 13, 13), (7, 3, 2, 1))])
+@pytest.mark.parametrize("ties", [False, True])
+def test_fast_spp_equals_the_reference(xp, shape, levels, ties):
+    """SPP gathered at once (padded bin tables) against max pooling over the
+    explicit bins: the same output and, with overlapping bins, the same gradient."""
+    x = RNG.standard_normal(shape).astype("float32")
+    if ties:
+        x = np.round(x)
+    (fast_y, fast_g), (ref_y, ref_g) = _pool_both_ways(xp, lambda t: F.spp(t, levels), x)
+    assert np.array_equal(fast_y, ref_y) and np.array_equal(fast_g, ref_g)
+
+
+@pytest.mark.parametrize("in_hw, bins", [((3, 5), (4, 7)), ((6, 6), (4, 4)), ((5, 2), (2, 3))])
+def test_fast_adaptive_pool_equals_the_reference_when_bins_share_pixels(in_hw, bins):
+    """Maps smaller than the grid: bins repeat pixels, whose gradients add up."""
+    from minirect.accel.pooling import SppLevel
+    x = RNG.standard_normal((2, 2, *in_hw))
+    gy = RNG.standard_normal((2, 2, *bins))
+    results = []
+    for level in (SppLevel, conv_module.AdaptiveMaxPool2d):
+        tx = mr.tensor(x, requires_grad=True)
+        y = level.apply(tx, output_size=bins)
+        y.backward(mr.tensor(gy))
+        results.append((y.numpy(), mr.backend.to_numpy(tx.grad)))
+    assert np.array_equal(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=0, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------
 # Threads: the shifted-window blocks shared out among CPU cores
 # ----------------------------------------------------------------------------

@@ -295,14 +295,18 @@ def test_ties_away_from_the_first_offset(xp):
 
 
 def test_max_pool_passes_nan_on_as_pytorch_does(xp):
-    """A NaN anywhere in a window makes its maximum NaN (so divergence shows);
-    its gradient goes to the window's last offset, as documented (PyTorch
-    sends it to the NaN pixel)."""
+    """A NaN anywhere in a window makes its maximum NaN (so divergence shows).
+    Its gradient goes to the NaN pixel in the reference (argmax, as PyTorch)
+    and to the window's last offset in accel's tuned forward, as documented
+    there: the one case where the two differ (the net has diverged anyway)."""
     x = t(xp, np.array([[[[1.0, np.nan, 0.0, 1.0], [0.5, 2.0, 3.0, 1.0]]]]))
     y = F.max_pool2d(x, 2)
     assert np.isnan(y.numpy()[0, 0, 0, 0]) and y.numpy()[0, 0, 0, 1] == 3.0
     y.sum().backward()
-    assert x.grad.tolist() == [[[[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]]]
+    if mr.backend.fast_paths_enabled():
+        assert x.grad.tolist() == [[[[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]]]
+    else:
+        assert x.grad.tolist() == [[[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]]
 
 
 def test_max_pool_with_more_than_256_taps_keeps_exact_winners(xp):

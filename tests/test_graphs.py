@@ -15,7 +15,7 @@ from minirect import backend, nn, optim
 from minirect.accel import gpu_random
 from minirect.accel.cublas import blas_operand
 from minirect.accel.cuda_graphs import GraphRecorder
-from minirect.graphs import CapturedStep
+from minirect.accel.captured_step import CapturedStep
 from minirect.train import fit, training_step
 from minirect.data import DataLoader
 
@@ -130,16 +130,41 @@ def test_fit_with_cuda_graph_on_the_cpu_changes_nothing():
     assert histories[0].iterations == histories[1].iterations
 
 
-def test_fit_by_default_records_nothing_on_the_cpu(monkeypatch, capsys):
-    """cuda_graph=None ("auto") on the CPU: no CapturedStep at all, no message."""
-    from minirect import train
+def test_fit_on_the_cpu_touches_nothing_of_accel(monkeypatch, capsys):
+    """On the CPU the GPU training hook does not apply: no CapturedStep, no
+    deferred reads, no message (cuda_graph=None, "auto", and True alike)."""
+    from minirect.accel import gpu_training
     made = []
-    monkeypatch.setattr(train, "CapturedStep", lambda *a, **k: made.append(1) or CapturedStep(*a, **k))
+    monkeypatch.setattr(gpu_training, "prepare", lambda *a: made.append(a) or a[:1] + (1,))
+    x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    for cuda_graph in (None, True):
+        model = _net()
+        fit(model, DataLoader(x, np.arange(16) % 3, batch_size=8),
+            optim.SGD(model.parameters(), lr=0.1), 1, progress=False, cuda_graph=cuda_graph)
+    assert made == [] and "CUDA graph" not in capsys.readouterr().out
+
+
+def test_fit_reaches_the_gpu_parts_through_one_hook(monkeypatch):
+    """For a model on the GPU fit asks ``fast_path("gpu_training", model)`` once
+    and runs the step and the read interval that accel's ``prepare`` returns."""
+    from minirect.accel import gpu_training
+    calls = []
+
+    def prepare(step, model, optimizer, cuda_graph):
+        calls.append(cuda_graph)
+        return (lambda x, y: calls.append("step") or step(x, y)), 3
+    monkeypatch.setattr(gpu_training, "applies", lambda model: True)
+    monkeypatch.setattr(gpu_training, "prepare", prepare)
     x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
     model = _net()
-    fit(model, DataLoader(x, np.arange(16) % 3, batch_size=8), optim.SGD(model.parameters(), lr=0.1),
-        1, progress=False)
-    assert made == [] and "CUDA graph" not in capsys.readouterr().out
+    history = fit(model, DataLoader(x, np.arange(16) % 3, batch_size=4),
+                  optim.SGD(model.parameters(), lr=0.1), 1, progress=False, cuda_graph=False)
+    assert calls == [False] + ["step"] * 4 and len(history.iterations) == 4
+    with mr.fast_paths(False):                  # the switch turns the hook off too
+        calls.clear()
+        fit(model, DataLoader(x, np.arange(16) % 3, batch_size=4),
+            optim.SGD(model.parameters(), lr=0.1), 1, progress=False)
+        assert calls == []
 
 
 def test_the_auto_choice_picks_graphs_for_a_model_on_the_gpu(monkeypatch):

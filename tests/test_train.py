@@ -11,6 +11,13 @@ from minirect import train as train_module
 from minirect.train import TrainingDiverged, fit, load_checkpoint
 
 
+def _read_every(monkeypatch, n):
+    """Make fit read the losses n steps at a time, as accel's GPU hook does (there: 20)."""
+    from minirect.accel import gpu_training
+    monkeypatch.setattr(gpu_training, "applies", lambda model: n > 1)
+    monkeypatch.setattr(gpu_training, "prepare", lambda step, *a: (step, n))
+
+
 def setup(seed=0, device="cpu"):
     """A small MLP with dropout on the embedded digits (400 training images)."""
     mr.seed(seed)
@@ -86,7 +93,7 @@ def test_resume_reproduces_uninterrupted_run_exactly(tmp_path):
 @pytest.mark.parametrize("read_every", [1, 5])
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch, read_every):
     """read_every 5: the GPU's batched reads (READ_EVERY) report the same iteration."""
-    monkeypatch.setattr(train_module, "_read_every", lambda loss: read_every)
+    _read_every(monkeypatch, read_every)
     model, opt, sched, train, val = setup()
     calls = {"n": 0}
 
@@ -126,7 +133,7 @@ def test_batched_reads_record_every_iteration_as_single_reads_do(monkeypatch):
     batches: 5 + 5 + 3); the history must equal reading each one at once."""
     histories = []
     for read_every in (1, 5):
-        monkeypatch.setattr(train_module, "_read_every", lambda loss, n=read_every: n)
+        _read_every(monkeypatch, read_every)
         model, opt, sched, train, val = setup()
         histories.append(fit(model, train, opt, 2, val_loader=val, progress=False))
     assert histories[0].iterations == histories[1].iterations
@@ -137,7 +144,6 @@ def test_batched_reads_record_every_iteration_as_single_reads_do(monkeypatch):
 def test_an_epoch_of_a_loader_that_stops_short_is_still_counted(monkeypatch):
     """A loader may yield fewer batches than len() (e.g. restored mid-epoch):
     the last pending reads must still be recorded."""
-    monkeypatch.setattr(train_module, "_read_every", lambda loss: 5)
     model, opt, sched, train, val = setup()
     short = [batch for _, batch in zip(range(7), train)]
 
@@ -150,5 +156,6 @@ def test_an_epoch_of_a_loader_that_stops_short_is_still_counted(monkeypatch):
 
     history = train_module.History()
     loss, error, _ = train_module.train_one_epoch(
-        model, Short(), opt, 1, history, mr.functional.softmax_cross_entropy, progress=False)
+        model, Short(), opt, 1, history, mr.functional.softmax_cross_entropy, progress=False,
+        read_every=5)
     assert len(history.iterations) == 7 and np.isfinite(loss) and 0 <= error <= 1

@@ -1,59 +1,59 @@
 """minirect.accel: the speed-only mechanisms, each beside the reference it replaces.
 
 A student can skip this package. The code that defines every result is the
-plain code in ``minirect/functional``, ``minirect/optim.py`` and
-``minirect/backend.py``; what lives here computes the same numbers faster,
-is reached from there through one named dispatch line, and is proven equal
-to the reference by tests/test_accel.py.
+plain code in ``minirect/functional``, ``minirect/optim.py``,
+``minirect/backend.py`` and ``minirect/train.py``; what lives here computes the
+same numbers faster and is proven equal to the reference by
+tests/test_accel.py. It plugs into the core from above: on import it
+registers each path with the core's registry (``backend.register_fast_path``),
+and the reference code asks for it by name in one dispatch line,
+``backend.fast_path(name, ...)``. The core never imports this package.
 
-    shifted_windows.py   stride-1 conv2d without im2col's tap copies   (functional.conv.Conv2d)
-    threads.py           shifted-window blocks shared among CPU cores  (used by shifted_windows)
-    fused_sgd.py         SGD's update as one GPU kernel                 (optim.SGD)
-    gpu_random.py        dropout's random numbers drawn in GPU memory   (functional.layers.Dropout)
-    cublas.py            cuBLAS called directly, for recorded GEMMs     (backend.matmul)
-    cuda_graphs.py       GPU work recorded once, replayed               (none: pure speed)
-    captured_step.py     a training step replayed from a CUDA graph     (train.training_step)
+    name           module              what it does                          (asked for by)
+    conv2d         shifted_windows.py  stride-1 conv2d without im2col's copies  (functional.conv.Conv2d)
+    max_pool2d     pooling.py          max pooling's tuned forward             (functional.conv.MaxPool2d)
+    spp_level      pooling.py          SPP as one gather, bins padded for       (functional.conv.spp)
+                                       CUDA graphs, winners as small integers
+    sgd_momentum   fused_sgd.py        SGD's update as one GPU kernel           (optim.SGD)
+    uniform        gpu_random.py       dropout's numbers drawn in GPU memory    (functional.losses.Dropout)
+    gpu_training   gpu_training.py     the GPU's training loop: losses read     (train.fit)
+                                       in batches, the step replayed from a
+                                       CUDA graph (captured_step.py, cuda_graphs.py, cublas.py)
+    (threads.py: shifted-window blocks shared among CPU cores, for shifted_windows)
 
 The switch: ``minirect.fast_paths(False)`` (a call, or ``with
 minirect.fast_paths(False): ...``), or ``MINIRECT_FAST_PATHS=0`` in the
 environment when minirect is imported. With it off every op runs the
-reference code. Timings: docs/benchmarks.md.
+reference code. ``report()`` lists the paths registered and those that ran.
+Timings: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import os
+from .. import backend
+from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
+from . import fused_sgd, gpu_random, gpu_training, pooling, shifted_windows
 
-_OFF_WORDS = ("0", "false", "no", "off")
-_enabled = os.environ.get("MINIRECT_FAST_PATHS", "1").strip().lower() not in _OFF_WORDS
+PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
+         "spp_level": pooling.SppLevel, "sgd_momentum": fused_sgd, "uniform": gpu_random,
+         "gpu_training": gpu_training}
+for _name, _path in PATHS.items():
+    backend.register_fast_path(_name, _path)
 
 
-def enabled() -> bool:
-    """Whether the fast paths are on (read by every dispatch line)."""
-    return _enabled
+def used(reset: bool = False) -> list[str]:
+    """The names of the fast paths that ran (were handed to the reference code)
+    since import or the last ``used(reset=True)``, sorted."""
+    names = sorted(backend._fast_paths_ran)
+    if reset:
+        backend._fast_paths_ran.clear()
+    return names
 
 
-class fast_paths:  # noqa: N801  (lower case: used like a function)
-    """Switch every fast path on or off.
-
-    As a call it sets the switch: ``minirect.fast_paths(False)``. As a
-    context manager it sets it for the block and then restores the previous
-    setting::
-
-        with minirect.fast_paths(False):      # the reference code only
-            loss = train_one_epoch()
-    """
-
-    def __init__(self, enabled: bool):
-        global _enabled
-        if enabled not in (True, False):          # a string such as "0" would count as True
-            raise TypeError(f"fast_paths takes True or False, got {enabled!r}")
-        self.previous, _enabled = _enabled, bool(enabled)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        global _enabled
-        _enabled = self.previous
-        return False
+def report(reset: bool = False) -> str:
+    """One line for a run's log: the switch, and which registered fast paths ran,
+    e.g. ``fast paths: on; ran: conv2d, max_pool2d, spp_level (registered: ...)``."""
+    ran = used(reset)
+    state = "on" if enabled() else "off (MINIRECT_FAST_PATHS=0 or minirect.fast_paths(False))"
+    return (f"fast paths: {state}; ran: {', '.join(ran) or 'none'} "
+            f"(registered: {', '.join(sorted(backend.FAST_PATHS))})")

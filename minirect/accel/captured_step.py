@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Tensor
-from . import enabled, gpu_random
+from ..backend import fast_paths_enabled as enabled
+from . import gpu_random
 from .cuda_graphs import GraphRecorder
 
 

@@ -9,7 +9,7 @@ as much as a small tensor's arithmetic. tests/test_accel.py compares the two.
 from __future__ import annotations
 
 from .. import backend
-from . import enabled
+from ..backend import fast_paths_enabled as enabled
 
 _kernel = None
 

@@ -13,7 +13,7 @@ numbers differ from the host generator's; their distribution is the same
 from __future__ import annotations
 
 from .. import backend
-from . import enabled
+from ..backend import fast_paths_enabled as enabled
 
 _state = None           # CuPy uint64 [seed, counter], after the first draw
 _seeded_from = None     # the host generator the seed was drawn from

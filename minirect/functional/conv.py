@@ -37,16 +37,16 @@ The backward pass is the transpose of each step (Conv2d below):
 
     dE/dW = G @ colsᵀ,   dE/dx = col2im(Wmᵀ @ G),   dE/db = Σ gy over (n, oh, ow)
 
-Faster, equal paths (stride-1 convolutions by shifted windows, blocks of
-samples sized for the cache) live in ``minirect/accel/shifted_windows.py``;
-``Conv2d`` reaches them through one dispatch line, switched by
-``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
+Faster, equal paths live in ``minirect/accel/``: stride-1 convolutions by
+shifted windows (``shifted_windows.py``), max pooling's tuned forward and SPP
+gathered at once (``pooling.py``). accel registers them with the core; here
+each is asked for by name in one dispatch line, ``backend.fast_path(...)``,
+switched by ``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
 """
 
 from __future__ import annotations
 
-from .. import accel, backend, validate
-from ..accel import shifted_windows
+from .. import backend, validate
 from ..autograd import Function, document
 from .basic import concatenate, mean, reshape
 
@@ -196,7 +196,7 @@ class Conv2d(Function):
         self._setup(x, W, b)
         self.save_for_backward(x, W)
         if self.fast:                      # same result, faster: accel/shifted_windows.py
-            return shifted_windows.conv2d(x, W, b, self.padding)
+            return self.fast.conv2d(x, W, b, self.padding)
         D, N, (OH, OW) = W.shape[0], x.shape[0], self.out_hw
         cols = im2col(x, W.shape[2:], self.stride, self.padding)     # (C·kh·kw, N·OH·OW)
         y = backend.matmul(W.reshape(D, -1), cols)                    # (D, N·OH·OW): one GEMM
@@ -210,7 +210,7 @@ class Conv2d(Function):
         has_b = len(self.inputs) > 2
         gb = gy.sum(axis=(0, 2, 3)) if has_b and self.inputs[2].requires_grad else None
         if self.fast:                      # same result, faster: accel/shifted_windows.py
-            gx, gW = shifted_windows.conv2d_backward(x, W, gy, self.padding, need_x, need_W)
+            gx, gW = self.fast.conv2d_backward(x, W, gy, self.padding, need_x, need_W)
             return (gx, gW, gb) if has_b else (gx, gW)
         D, kernel = W.shape[0], W.shape[2:]
         G = gy.transpose(1, 0, 2, 3).reshape(D, -1)                   # (D, N·OH·OW), as the columns
@@ -236,8 +236,7 @@ class Conv2d(Function):
                              f"{tuple(W.shape)}, got {tuple(b.shape)}")
         (_, self.stride, self.padding), self.out_hw = window_geometry(
             x.shape[2:], W.shape[2:], self.stride, self.padding, "conv2d")
-        self.fast = accel.enabled() and shifted_windows.applies(W.shape[2:], self.stride,
-                                                                self.padding)
+        self.fast = backend.fast_path("conv2d", W.shape[2:], self.stride, self.padding)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0):
@@ -274,28 +273,20 @@ class MaxPool2d(Function):
     dE/dx = gy routed to the argmax of each window (summed where windows
     overlap); on ties the first offset in row-major order wins, as in PyTorch.
 
-    Forward keeps, per output pixel, the index i·kw + j of the winning kernel
-    offset (one small integer); backward scatters with the same offset loop.
+    Forward stacks the kh·kw taps and keeps, per output pixel, the index
+    i·kw + j of the winning offset; backward scatters with the same offset loop.
     """
 
     def forward(self, x):
         _pool_setup(self, x, "max_pool2d")
-        (kh, kw), (ph, pw) = self.kernel, self.padding
-        xpad = _pad(x, ph, pw, value=-float("inf"))
-        taps = [_tap(xpad, i, j, self.out_hw, self.stride) for i in range(kh) for j in range(kw)]
-        y = taps[0].copy()
-        for tap in taps[1:]:
-            self.xp.maximum(y, tap, out=y)
-        # The winner is the first offset k (row-major) whose tap equals the
-        # max. Going backwards from the last offset, each k that matches
-        # overwrites the winner, so the first match is the one left. The
-        # overwrite is arithmetic, winner -= [tap == y] · (winner - k), as
-        # winner > k at that point; a masked copy is several times slower.
-        # A window holding a NaN has y = NaN, which nothing equals: its
-        # winner stays the last offset (the net has diverged anyway).
-        winner = self.xp.full(y.shape, len(taps) - 1, dtype="uint8" if len(taps) < 256 else "int32")
-        for k in range(len(taps) - 2, -1, -1):
-            winner -= (taps[k] == y) * (winner - k)
+        if fast := backend.fast_path("max_pool2d", x):   # no stacked copy: accel/pooling.py
+            y, winner = fast.forward(x, self.kernel, self.stride, self.padding, self.out_hw)
+        else:
+            (kh, kw), (ph, pw) = self.kernel, self.padding
+            xpad = _pad(x, ph, pw, value=-float("inf"))
+            taps = self.xp.stack([_tap(xpad, i, j, self.out_hw, self.stride)
+                                  for i in range(kh) for j in range(kw)])   # (kh·kw, N, C, OH, OW)
+            y, winner = taps.max(axis=0), taps.argmax(axis=0)      # argmax: the first maximum
         self.save_for_backward(winner)
         return y
 
@@ -371,29 +362,13 @@ def spp_bins(size: int, bins: int) -> list[tuple[int, int]]:
     return [((i * size) // bins, -((-(i + 1) * size) // bins)) for i in range(bins)]
 
 
-def _bin_members(size: int, bins: int, xp):
-    """A table (bins, span): row i lists the pixels of bin i, padded to the
-    longest bin's length ``span`` by repeating its last pixel (a repeated
-    pixel cannot change a maximum, and comes after the original)."""
-    span = max(stop - start for start, stop in spp_bins(size, bins))
-    # The edges of spp_bins again, computed on the device: a table made on
-    # the host would be copied to the GPU in every step, and a CUDA graph
-    # cannot record such a copy.
-    i = xp.arange(bins)
-    start, stop = (i * size) // bins, -((-(i + 1) * size) // bins)
-    return xp.minimum(start[:, None] + xp.arange(span), stop[:, None] - 1)
-
-
 class AdaptiveMaxPool2d(Function):
     """Max pooling into a fixed grid of nh×nw bins, whatever the map size.
 
-    y[n, c, a, b] = max over x[n, c, rows(a), cols(b)], with the bin edges of
-    ``spp_bins`` (the same as PyTorch's adaptive_max_pool2d).
-    dE/dx = gy routed to the argmax of each bin (the first maximum in
-    row-major order), summed where bins share their winning pixel.
-
-    All bins are gathered at once (a handful of array ops per level rather
-    than a few per bin: on a GPU each op costs a kernel launch).
+    y[n, c, a, b] = max_{h ∈ rows(a), w ∈ cols(b)} x[n, c, h, w],  with the bins
+    rows(a) = ``spp_bins(H, nh)[a]``, cols(b) = ``spp_bins(W, nw)[b]`` (PyTorch's
+    adaptive_max_pool2d has the same). dE/dx = gy of each bin routed to its
+    maximal pixel (the first in row-major order), summed where bins share it.
     """
 
     def forward(self, x):
@@ -401,27 +376,19 @@ class AdaptiveMaxPool2d(Function):
         nh, nw = _pair(self.output_size, "output_size", "adaptive_max_pool2d")
         if nh < 1 or nw < 1:
             raise ValueError(f"adaptive_max_pool2d: output size must be >= 1, got {nh}x{nw}")
-        xp = self.xp
         N, C, H, W = self.in_shape = x.shape
-        rows, cols = _bin_members(H, nh, xp), _bin_members(W, nw, xp)
-        # windows[n, c, a, b, u, v] = x[n, c, rows[a, u], cols[b, v]]
-        windows = x[:, :, rows[:, None, :, None], cols[None, :, None, :]]
-        flat = windows.reshape(N, C, nh, nw, -1)
-        best = flat.argmax(axis=-1)                 # position (u, v) inside the bin, flattened
-        # Where the winners sit in x, for the backward pass.
-        span_w = cols.shape[1]
-        self.win_rows = rows[xp.arange(nh)[:, None], best // span_w]
-        self.win_cols = cols[xp.arange(nw), best % span_w]
-        return flat.max(axis=-1)
+        self.bins = [(rows, cols) for rows in spp_bins(H, nh) for cols in spp_bins(W, nw)]
+        windows = [x[:, :, r0:r1, c0:c1].reshape(N, C, -1) for (r0, r1), (c0, c1) in self.bins]
+        self.winners = [window.argmax(axis=-1) for window in windows]    # the first maximum
+        return self.xp.stack([window.max(axis=-1) for window in windows], axis=-1).reshape(N, C, nh, nw)
 
     def backward(self, gy):
-        N, C = gy.shape[:2]
-        xp = self.xp
-        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        batch, channel = xp.arange(N)[:, None, None, None], xp.arange(C)[None, :, None, None]
-        # A scatter-add, not `gx[...] += gy`: overlapping bins (and maps smaller
-        # than the grid) can share one winning pixel, whose gradients must add up.
-        backend.scatter_add(gx, (batch, channel, self.win_rows, self.win_cols), gy)
+        gx = self.xp.zeros(self.in_shape, dtype=gy.dtype)
+        gy = gy.reshape(gy.shape[0], gy.shape[1], -1)
+        for k, ((r0, r1), (c0, c1)) in enumerate(self.bins):
+            pixels = self.xp.arange((r1 - r0) * (c1 - c0)).reshape(r1 - r0, c1 - c0)
+            winner = pixels == self.winners[k][:, :, None, None]     # (N, C, bin h, bin w)
+            gx[:, :, r0:r1, c0:c1] += gy[:, :, k, None, None] * winner
         return gx
 
 
@@ -442,7 +409,7 @@ def spp(x, levels=(4, 2, 1)):
     same when n divides H and always covers the map. A level larger than the
     map (n > H or n > W) is refused: its bins would repeat pixels.
 
-        y = concat_n flatten(adaptive_max_pool(x, n))
+        y = concat_n flatten(adaptive_max_pool2d(x, n))
         dE/dx = Σ_n (the gradient of each bin routed to its maximal pixel)
     """
     _check_4d(backend.unwrap(x), "spp")
@@ -453,7 +420,8 @@ def spp(x, levels=(4, 2, 1)):
         raise ValueError(f"spp: level {max(levels)} asks for {max(levels)}x{max(levels)} bins but "
                          f"the map is only {H}x{W}; use levels of at most {min(H, W)} "
                          "(bins would repeat pixels) or a larger input")
-    pooled = [reshape(adaptive_max_pool2d(x, n), (N, -1)) for n in levels]
+    level = backend.fast_path("spp_level", x) or AdaptiveMaxPool2d   # one gather: accel/pooling.py
+    pooled = [reshape(level.apply(x, output_size=n), (N, -1)) for n in levels]
     return pooled[0] if len(pooled) == 1 else concatenate(pooled, axis=1)
 
 

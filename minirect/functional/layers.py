@@ -6,7 +6,6 @@ Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
 from __future__ import annotations
 
 from .. import backend
-from ..accel import gpu_random
 from ..autograd import Function, document
 
 
@@ -40,11 +39,7 @@ class Dropout(Function):
 
     def forward(self, x):
         keep = 1.0 - self.p
-        if gpu_random.applies(x):          # drawn in GPU memory: accel/gpu_random.py
-            u = gpu_random.uniform(x.shape)
-        else:
-            u = backend.random_uniform(x.shape, like=x)
-        mask = u < keep
+        mask = backend.random_uniform(x.shape, like=x) < keep
         scale = mask.astype(x.dtype) * x.dtype.type(1.0 / keep)
         self.save_for_backward(scale)
         return x * scale
