@@ -90,19 +90,38 @@ scheduler.__name__ = "scheduler address"
 learning_rate.__name__ = momentum.__name__ = weight_decay.__name__ = "number"
 
 
-def _add_common(p):
+def _add_run_options(p):
+    """The options of every command that trains (reproduce, sweep, train), defined once."""
     p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar10"],
                    help="dataset (default: the embedded 8×8 digits)")
+    p.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
+    p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--out", metavar="DIR", help="output folder")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in --out (default: refuse; see --resume)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="replay each training step from a recorded CUDA graph (the same "
                         "arithmetic, far fewer kernel launches; docs/gpu.md). Default: on with "
                         "--device cuda, falling back to eager steps, with a line saying why, "
                         "where a step cannot be recorded")
+    p.add_argument("--out", metavar="DIR", help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoints (after an interruption)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (default: refuse; see --resume)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_experiment_options(p):
+    """The options of the experiments made of many runs (reproduce, sweep), defined once."""
+    _add_run_options(p)
+    p.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
+    p.add_argument("--epochs", type=positive_int, help="the budget of every run (default: the "
+                   "experiment's)")
+    p.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
+    p.add_argument("--workers", type=positive_int,
+                   help="runs at once, each in its own process (default: one per CPU core; "
+                        "1 on a GPU, where 2 can overlap two small nets' kernels)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=scheduler,
+                   help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
 
 
 def _cuda_graph(args) -> bool:
@@ -118,29 +137,17 @@ def _parser():
 
     rep = sub.add_parser("reproduce", help="run the Figure 2 or Figure 3 convergence experiment")
     rep.add_argument("figure", choices=["fig2", "fig3"])
-    _add_common(rep)
-    rep.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
+    _add_experiment_options(rep)
     rep.add_argument("--inits", nargs="+", choices=["msra", "xavier"],
                      help="initializations to train (default both)")
-    rep.add_argument("--epochs", type=positive_int)
     rep.add_argument("--lr", type=learning_rate)
     rep.add_argument("--batch-size", type=positive_int)
     rep.add_argument("--width", type=positive_int, nargs=4, metavar=("CONV1", "S1", "S2", "S3"),
                      help="conv widths")
-    rep.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
     rep.add_argument("--full", action="store_true", help="the larger setting (MNIST; meant for a GPU)")
-    rep.add_argument("--workers", type=positive_int,
-                     help="runs at once, each in its own process (default: one per CPU core; "
-                          "1 on a GPU, where 2 can overlap two small nets' kernels)")
-    rep.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=scheduler,
-                     help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
-    rep.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
-    rep.add_argument("--download", action="store_true", help="download the dataset if missing")
-    rep.add_argument("--resume", action="store_true",
-                     help="continue each run from its checkpoint in OUT/runs/ (after an interruption)")
 
     tr = sub.add_parser("train", help="train one model")
-    _add_common(tr)
+    _add_run_options(tr)
     tr.add_argument("--model", default="model_b",
                     choices=["model_a", "model_b", "model_c", "model_14", "model_30"])
     tr.add_argument("--init", choices=["xavier", "msra"], default="msra",
@@ -158,25 +165,13 @@ def _parser():
     tr.add_argument("--weight-decay", type=weight_decay, default=5e-4)
     tr.add_argument("--batch-size", type=positive_int, default=64)
     tr.add_argument("--seed", type=seed_value, default=0)
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    tr.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
-    tr.add_argument("--download", action="store_true", help="download the dataset if missing")
 
     sw = sub.add_parser("sweep", help="train both inits across depths (the paper's 22 vs 30, "
                                       "in between and below)")
     sw.add_argument("what", choices=["depth"])
-    _add_common(sw)
+    _add_experiment_options(sw)
     sw.add_argument("--depths", type=positive_int, nargs="+", metavar="L",
                     help="depths in weighted layers (default 6 10 14 18 22 26 30)")
-    sw.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
-    sw.add_argument("--epochs", type=positive_int, help="the budget of every run (default 30)")
-    sw.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
-    sw.add_argument("--workers", type=positive_int, help="runs at once (default: one per CPU core)")
-    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=scheduler,
-                    help="run on this Dask cluster (pip install -e \".[cluster]\"; docs/cluster.md)")
-    sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
-    sw.add_argument("--data-root", help="folder with the dataset files (else $MINIRECT_DATA)")
-    sw.add_argument("--download", action="store_true", help="download the dataset if missing")
 
     sub.add_parser("info", help="print versions and devices")
     # parsed by minirect.exercises.main (main() hands it the rest of the line)
@@ -210,20 +205,24 @@ def _check_choices(parser, args) -> None:
             parser.error(f"--width for {args.model}: {error}")
 
 
+def _experiment_options(args) -> dict:
+    """The options reproduce and sweep hand to ``runner`` (None: the experiment's default)."""
+    return dict(progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                resume=args.resume, overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
+                device=args.device if args.device != "cpu" else None,
+                seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
+                data_root=args.data_root, download=args.download, cuda_graph=_cuda_graph(args))
+
+
 def cmd_reproduce(args) -> int:
-    from .experiments import convergence
+    from .experiments import report, runner
     out = args.out or os.path.join("runs", args.figure)
-    widths = tuple(args.width) if args.width else None
     start = time.perf_counter()
-    result = convergence.run(
-        args.figure, out, progress=not args.quiet, fast=args.fast, full=args.full,
-        dataset=args.dataset, device=args.device if args.device != "cpu" else None,
-        seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs, lr=args.lr,
+    result = runner.reproduce(
+        args.figure, out, full=args.full, lr=args.lr, batch_size=args.batch_size,
         inits=tuple(args.inits) if args.inits else None,
-        batch_size=args.batch_size, widths=widths, workers=args.workers,
-        resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
-        download=args.download, cuda_graph=_cuda_graph(args), scheduler=args.scheduler)
-    print(convergence.summary_text(result))
+        widths=tuple(args.width) if args.width else None, **_experiment_options(args))
+    print(report.summary_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json "
           "(evaluations.csv with --full; each run's checkpoint under runs/)")
@@ -231,16 +230,11 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .experiments import sweep
+    from .experiments import recipe, report, runner
     out = args.out or os.path.join("runs", "sweep-depth")
     start = time.perf_counter()
-    result = sweep.run(out, depths=tuple(args.depths or sweep.DEPTHS), progress=not args.quiet,
-                       workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                       overwrite=args.overwrite, fast=args.fast, dataset=args.dataset,
-                       device=args.device if args.device != "cpu" else None,
-                       seeds=tuple(args.seeds) if args.seeds else None, epochs=args.epochs,
-                       data_root=args.data_root, download=args.download, cuda_graph=_cuda_graph(args))
-    print(sweep.table_text(result))
+    result = runner.sweep(out, depths=tuple(args.depths or recipe.DEPTHS), **_experiment_options(args))
+    print(report.table_text(result))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "sweep.png, sweep.txt, sweep.csv, sweep.json (each run's checkpoint under runs/)")
     return 0
@@ -261,26 +255,23 @@ TRAIN_RESUMABLE = ("epochs", "device", "data_root", "download", "cuda_graph")
 
 
 def _train(args, dataset, out) -> int:
-    from . import backend, data, models, optim
+    """One named model with the experiments' recipe: their data loading and SGD."""
+    from . import backend, models
+    from .experiments import recipe
     from .train import fit
-    train_set = data.load_dataset(dataset, "train", root=args.data_root, download=args.download)
-    val_set = data.load_dataset(dataset, "test", root=args.data_root, download=args.download)
+    config = recipe.Config(figure="train", dataset=dataset, batch_size=args.batch_size, lr=args.lr,
+                           momentum=args.momentum, weight_decay=args.weight_decay,
+                           device=args.device, data_root=args.data_root, download=args.download)
+    train, val, classes, channels, size = recipe.load_data(config, seed=args.seed)
     backend.seed(args.seed)
-    transform = data.paper_input_transform(train_set.images, train_set.pixel_max)
-    train = data.DataLoader(train_set.images, train_set.labels, args.batch_size, shuffle=True,
-                            seed=args.seed, device=args.device, transform=transform)
-    val = data.DataLoader(val_set.images, val_set.labels, 500, device=args.device,
-                          transform=transform)
-    n, c, h, w = train_set.images.shape
-    widths = args.width or [16, 16, 32, 32]
-    model = models.build(args.model, widths=tuple(widths), fc_width=args.fc_width,
-                         in_channels=c, input_size=h, num_classes=len(train_set.classes),
-                         activation=args.activation, init=args.init, mode=args.mode)
+    model = models.build(args.model, widths=tuple(args.width or config.widths),
+                         fc_width=args.fc_width, in_channels=channels, input_size=size,
+                         num_classes=classes, activation=args.activation, init=args.init,
+                         mode=args.mode)
     model.to(args.device)
-    opt = optim.SGD(optim.param_groups(model, args.weight_decay), lr=args.lr,
-                    momentum=args.momentum)
-    print(f"training {args.model} ({model.spec.depth} layers) on {dataset} ({n} images) "
-          f"with {args.init} init, {args.activation}, on {args.device}")
+    opt = recipe.make_optimizer(model, config)
+    print(f"training {args.model} ({model.spec.depth} layers) on {dataset} ({len(train.labels)} "
+          f"images) with {args.init} init, {args.activation}, on {args.device}")
     history = fit(model, train, opt, args.epochs, val_loader=val, out_dir=out,
                   resume=args.resume, progress=not args.quiet, cuda_graph=_cuda_graph(args))
     last = history.epochs[-1]

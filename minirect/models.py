@@ -187,6 +187,25 @@ def stage_plan(stages_counts, widths):
     return tuple(zip(stages_counts, widths))
 
 
+def stage_counts(depth: int) -> tuple:
+    """Convs per stage for a net of ``depth`` weighted layers: conv1, three stages
+    and three fc layers, the earlier stages taking the spare convs (22: 6, 6, 6 as
+    model B; 30: 9, 9, 8 as ``model_30``). Depth 5 is the least: one stage conv."""
+    if depth < 5:
+        raise ValueError(f"depth must be at least 5 (conv1, one stage conv, three fc layers), "
+                         f"got {depth}")
+    convs, spare = divmod(depth - 4, 3)
+    return tuple(convs + (stage < spare) for stage in range(3))
+
+
+def plain_net(depth: int, widths=(16, 16, 32, 32), **kw) -> PlainNet:
+    """Model B's layout with its three stages deepened or thinned to ``depth``
+    weighted layers (``stage_counts``): the nets of Figures 2 and 3 and of the
+    depth sweep. ``widths``: conv1, then one per stage; ``kw``: other ``NetSpec`` fields."""
+    return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan(stage_counts(depth), widths[1:]),
+                            **kw))
+
+
 def model_a(widths=(96, 256, 512, 512), fc_width=4096, **kw) -> PlainNet:
     """Table 3, model A: 19 weighted layers (5 convs per stage)."""
     return PlainNet(NetSpec(conv1_width=widths[0], stages=stage_plan((5, 5, 5), widths[1:]),

@@ -19,6 +19,12 @@ keep what is in it:
 
 ``open_run(folder, config, resume, overwrite, may_change)`` applies all three
 around a run: ``train``, ``reproduce`` and ``sweep`` each start with it.
+
+What goes into a folder goes through here as well: ``run_folder`` names an
+experiment's run folders, ``write_csv``/``write_json``/``write_text`` write
+its tables, results and summaries (each file atomically: whole or not at all).
+A run's history and checkpoints are written by ``train.fit`` (``History.write``,
+``save_checkpoint``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ import socket
 import sys
 import time
 
-from . import accel, files
+from . import accel, files, train
+from .train import write_csv  # noqa: F401  (rows → CSV; the training loop writes its history with it)
 
 LOCK = ".lock"
 CONFIG = "config.json"
@@ -45,6 +52,22 @@ SUBRUNS = "runs"
 SUBRUN_NAME = re.compile(r"(depth\d+-)?(msra|xavier)-seed-?\d+")
 # config.json alone (a run that stopped before its first epoch) holds no results.
 WRITTEN = (CONFIG,)
+
+
+def run_folder(out_dir, init: str, seed: int, depth: int | None = None) -> str:
+    """Where one run of an experiment keeps its history and checkpoint:
+    ``out_dir/runs/<init>-seed<seed>`` (a sweep's: ``depth<L>-<init>-seed<seed>``)."""
+    name = f"{init}-seed{seed}" if depth is None else f"depth{depth}-{init}-seed{seed}"
+    return os.path.join(out_dir, SUBRUNS, name)
+
+
+def write_json(path, value) -> None:
+    """``value`` as indented JSON (what JSON cannot hold, as its ``str``)."""
+    write_text(path, json.dumps(value, indent=1, default=str))
+
+
+def write_text(path, text: str) -> None:
+    files.write_atomically(path, lambda f: f.write(text), text=True)
 
 
 class RunFolderError(ValueError):
@@ -144,8 +167,7 @@ def _resumable(folder, config) -> dict:
                 "the options of the run in it cannot be checked: use --overwrite to replace it"
                 if holds_run(folder) else "it holds no run to continue: leave out --resume to "
                 "start one"))
-    from .train import checkpoint_epoch
-    done = max(checkpoint_epoch(os.path.join(where, "checkpoint.npz"))
+    done = max(train.checkpoint_epoch(os.path.join(where, "checkpoint.npz"))
                for where in [folder, *_subruns(folder)])
     if config.get("epochs") is not None and config["epochs"] < done:
         raise RunFolderError(f"--resume --epochs {config['epochs']}: the run in {folder} has "
@@ -192,8 +214,7 @@ def read_config(folder) -> dict | None:
 
 
 def write_config(folder, config: dict) -> None:
-    text = json.dumps(config, indent=1, default=str)
-    files.write_atomically(os.path.join(folder, CONFIG), lambda f: f.write(text), text=True)
+    write_json(os.path.join(folder, CONFIG), config)
 
 
 # ----------------------------------------------------------------------------

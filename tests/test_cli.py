@@ -9,7 +9,7 @@ import pytest
 
 from minirect import cli, train
 from minirect.data.download import DatasetError
-from minirect.experiments import convergence
+from minirect.experiments import recipe, report, runner
 
 
 def test_help_lists_commands():
@@ -35,7 +35,7 @@ def test_train_smoke_on_embedded_digits(tmp_path, capsys):
 
 
 def test_reproduce_fast_writes_plots_and_summary(tmp_path):
-    result = convergence.run("fig3", str(tmp_path), progress=False, fast=True)
+    result = runner.reproduce("fig3", str(tmp_path), progress=False, fast=True)
     for name in ("curves.png", "layers.png", "history.csv", "summary.txt", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     text = (tmp_path / "summary.txt").read_text()
@@ -81,16 +81,16 @@ def test_interrupted_reproduction_resumes_to_the_same_result(tmp_path, monkeypat
 def test_evaluations_within_epochs_drive_the_summary(tmp_path):
     """With evals_per_epoch > 1 (the full setting's 10) the curves, the CSV and
     the 'first epoch below' criteria use the fractional-epoch evaluations."""
-    result = convergence.run("fig2", str(tmp_path), progress=False, fast=True, workers=1,
+    result = runner.reproduce("fig2", str(tmp_path), progress=False, fast=True, workers=1,
                              evals_per_epoch=2)
     rows = list(csv.DictReader(open(tmp_path / "evaluations.csv")))
     assert [float(r["epoch"]) for r in rows if r["init"] == "msra"] == [0.5, 1, 1.5, 2]
     for run, summary in zip(result["runs"], result["summary"]["runs"]):
-        curve = convergence.validation_curve(run)
+        curve = report.validation_curve(run)
         assert summary["final_error"] == curve[-1][1]
         assert summary["epoch_below_final_plus_10"] == next(
             e for e, err in curve if err < curve[-1][1] + 0.10)
-    assert convergence.FULL["fig2"].evals_per_epoch == 10
+    assert recipe.FULL["fig2"].evals_per_epoch == 10
 
 
 def test_missing_dataset_gives_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
@@ -109,7 +109,7 @@ def test_reproduce_passes_data_root_and_download_to_the_loader(tmp_path, monkeyp
         seen.append((name, root, download))
         raise DatasetError("stop here")
 
-    monkeypatch.setattr(convergence.data, "load_dataset", fake_load)
+    monkeypatch.setattr(recipe.data, "load_dataset", fake_load)
     monkeypatch.chdir(tmp_path)        # the default --out (runs/fig3) lands here
     code = cli.main(["reproduce", "fig3", "--fast", "--dataset", "mnist", "--data-root",
                      str(tmp_path), "--download", "--workers", "1", "--quiet"])
@@ -123,14 +123,14 @@ def test_unknown_dataset_is_rejected():
 
 def test_full_setting_evaluates_ten_times_per_epoch():
     """MNIST: 938 batches of 64; 10 evaluations per epoch, the epoch's end included."""
-    every = convergence.eval_interval(938, 10)
+    every = recipe.eval_interval(938, 10)
     assert len(range(every, 938, every)) + 1 == 10
-    assert convergence.eval_interval(938, 1) == 0
+    assert recipe.eval_interval(938, 1) == 0
 
 
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     def histories(workers):
-        result = convergence.run("fig3", str(tmp_path / str(workers)), progress=False, fast=True,
+        result = runner.reproduce("fig3", str(tmp_path / str(workers)), progress=False, fast=True,
                                  workers=workers, epochs=1, seeds=(0,))
         return [[{k: v for k, v in row.items() if k != "time"} for row in r["history"]]
                 for r in result["runs"]]

@@ -1,4 +1,5 @@
-"""The signal theory of ``minirect.diagnostics``: the geometry-aware version
+"""The signal theory of ``minirect.theory`` against what ``minirect.diagnostics`` measures:
+the geometry-aware version
 (zero padding, max pooling, SPP) against hand computations, against a wide
 net, and against the measured stds of the default Figure 2 and 3 nets."""
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 import minirect
-from minirect import diagnostics, nn
-from minirect.experiments import convergence
+from minirect import diagnostics, nn, theory
+from minirect.experiments import recipe, report
 
 SEEDS = (0, 1, 2, 3)
 
@@ -27,8 +28,8 @@ def test_padding_factor_of_a_3x3_same_conv_on_4x4():
     assert _padding_factor_by_hand(4) == pytest.approx(100 / 144)
     conv = nn.Conv2d(1, 64, 3, padding=1)
     w2 = float((conv.weight.numpy().astype("float64") ** 2).mean())
-    theory = diagnostics.geometry_aware_stds(nn.Sequential(conv), input_shape=(1, 4, 4))
-    assert theory["rms_response"][0] ** 2 / (9 * w2) == pytest.approx(100 / 144, rel=1e-9)
+    predicted = theory.geometry_aware_stds(nn.Sequential(conv), input_shape=(1, 4, 4))
+    assert predicted["rms_response"][0] ** 2 / (9 * w2) == pytest.approx(100 / 144, rel=1e-9)
     # and measured: white input through the same conv
     x = minirect.Tensor(np.random.default_rng(0).standard_normal((2000, 1, 4, 4)).astype("float32"))
     measured = float((conv(x).numpy().astype("float64") ** 2).mean())
@@ -48,11 +49,11 @@ def _max_of_4_independent():
 
 def test_max_pool_moments_independent_and_identical_pixels():
     bins = [np.arange(4)]
-    pooled, routing = diagnostics.max_pool_moments(np.eye(4), bins, slope=0.0)
+    pooled, routing = theory.max_pool_moments(np.eye(4), bins, slope=0.0)
     assert pooled[0, 0] == pytest.approx(_max_of_4_independent(), rel=0.03)      # ≈ 1.53
     # each pixel wins a quarter of the time, and its ReLU passes the gradient unless all 4 are < 0
     assert routing[0] == pytest.approx([0.25 * (1 - 1 / 16)] * 4, abs=0.01)
-    pooled, routing = diagnostics.max_pool_moments(np.ones((4, 4)), bins, slope=0.0)
+    pooled, routing = theory.max_pool_moments(np.ones((4, 4)), bins, slope=0.0)
     assert pooled[0, 0] == pytest.approx(0.5, rel=0.03)                          # Eq. 8's ½
     assert routing[0].sum() == pytest.approx(0.5, abs=0.01)
 
@@ -63,15 +64,15 @@ def test_rectified_moments_arc_cosine():
     y = rng.multivariate_normal([0, 0], m, size=400000)
     for a in (0.0, 0.25):
         f = np.where(y > 0, y, a * y)
-        assert diagnostics.rectified_moments(m, a) == pytest.approx(f.T @ f / len(f), rel=0.02, abs=0.005)
-    assert diagnostics.rectified_moments(m, 1.0) is m
+        assert theory.rectified_moments(m, a) == pytest.approx(f.T @ f / len(f), rel=0.02, abs=0.005)
+    assert theory.rectified_moments(m, 1.0) is m
 
 
 def test_idealized_is_still_the_default():
-    model = convergence.build_model(convergence.make_config("fig2"), "msra", 10, 1, 8)
-    assert diagnostics.predicted_stds(model, 3.0) == diagnostics.idealized_stds(model, 3.0)
+    model = recipe.build_model(recipe.make_config("fig2"), "msra", 10, 1, 8)
+    assert theory.predicted_stds(model, 3.0) == theory.idealized_stds(model, 3.0)
     with pytest.raises(ValueError, match="input_shape"):
-        diagnostics.geometry_aware_stds(nn.Sequential(nn.Conv2d(1, 4, 3)))
+        theory.geometry_aware_stds(nn.Sequential(nn.Conv2d(1, 4, 3)))
 
 
 def _measured_and_predicted(model_for_seed, inputs_for_seed, seeds=SEEDS):
@@ -83,13 +84,13 @@ def _measured_and_predicted(model_for_seed, inputs_for_seed, seeds=SEEDS):
         model = model_for_seed(seed)
         x, y = inputs_for_seed(seed)
         stats = diagnostics.layer_statistics(model, x, y)
-        geometry = diagnostics.predicted_stds(model, geometry=True, inputs=x)
-        ideal = diagnostics.predicted_stds(model, input_std=float(x.data.std()))
+        geometry = theory.predicted_stds(model, geometry=True, inputs=x)
+        ideal = theory.predicted_stds(model, input_std=float(x.data.std()))
         rows["response"].append([s["response_std"] for s in stats])
         rows["grad"].append([s["grad_std"] / stats[-1]["grad_std"] for s in stats])
-        for name, theory in (("geometry", geometry), ("ideal", ideal)):
-            rows[f"{name}_response"].append(theory["response_std"])
-            rows[f"{name}_grad"].append(theory["grad_ratio"])
+        for name, predicted in (("geometry", geometry), ("ideal", ideal)):
+            rows[f"{name}_response"].append(predicted["response_std"])
+            rows[f"{name}_grad"].append(predicted["grad_ratio"])
     return {k: np.mean(v, axis=0) for k, v in rows.items()}
 
 
@@ -114,8 +115,8 @@ def test_wide_net_matches_the_geometry_aware_theory():
 
 
 def _default_net_results(figure):
-    config = convergence.make_config(figure)
-    train, _, classes, channels, size = convergence.load_data(config)
+    config = recipe.make_config(figure)
+    train, _, classes, channels, size = recipe.load_data(config)
 
     def batch(seed):
         train.load_state_dict({"seed": seed, "epoch": 0, "batch": 0})
@@ -124,7 +125,7 @@ def _default_net_results(figure):
     for init in ("msra", "xavier"):
         def model(seed, init=init):
             minirect.seed(seed)
-            return convergence.build_model(config, init, classes, channels, size)
+            return recipe.build_model(config, init, classes, channels, size)
         results[figure, init] = _measured_and_predicted(model, batch, seeds=DEFAULT_NET_SEEDS)
     return results
 
@@ -171,7 +172,7 @@ def test_default_nets_forward_gap_explained(default_nets, figure, init):
 
 
 def test_the_decay_ratio_plot_draws_each_run_at_both_times(tmp_path):
-    """convergence.plot_decay_ratios: per panel one line per run, its data the run's
+    """report.plot_decay_ratios: per panel one line per run, its data the run's
     decay ratios (zeros floored at 1e-3 for the log axis), coloured by init."""
     import matplotlib
     matplotlib.use("Agg")
@@ -182,13 +183,43 @@ def test_the_decay_ratio_plot_draws_each_run_at_both_times(tmp_path):
     result = {"runs": [
         {"init": "msra", "seed": 0, "stats_start": stats(0.5, 0.0), "stats_end": stats(0.2, 0.3)},
         {"init": "xavier", "seed": 0, "stats_start": stats(2.0, 4.0), "stats_end": stats(9.0, 7.0)}]}
-    fig = convergence.plot_decay_ratios(result)
+    fig = report.plot_decay_ratios(result)
     start, end = fig.axes
     runs = [line for line in start.lines if line.get_label().endswith("seed 0")]
     assert [list(line.get_ydata()) for line in runs] == [[0.5, 1e-3], [2.0, 4.0]]
-    assert [line.get_color() for line in runs] == [convergence.COLORS["msra"],
-                                                   convergence.COLORS["xavier"]]
+    assert [line.get_color() for line in runs] == [report.COLORS["msra"],
+                                                   report.COLORS["xavier"]]
     assert [list(line.get_ydata()) for line in end.lines if line.get_label().endswith("seed 0")] \
         == [[0.2, 0.3], [9.0, 7.0]]
-    convergence.plot_decay_ratios(result, tmp_path / "decay.png")
+    report.plot_decay_ratios(result, tmp_path / "decay.png")
     assert (tmp_path / "decay.png").stat().st_size > 1000
+
+
+def test_the_theorys_old_names_in_diagnostics_still_work():
+    """Notebooks and exercises reach the theory and the plot through ``diagnostics``."""
+    for name in ("predicted_stds", "idealized_stds", "geometry_aware_stds", "rectified_moments",
+                 "energy_fluctuation", "tap_index", "pool_bins", "max_pool_moments",
+                 "MONTE_CARLO_SAMPLES"):
+        assert getattr(diagnostics, name) is getattr(theory, name)
+    assert diagnostics.plot_layer_statistics is report.plot_layer_statistics
+    with pytest.raises(AttributeError):
+        _ = diagnostics.no_such_name
+
+
+def test_tap_index_reads_the_windows_of_conv2d():
+    """3×3 'same' taps on a 3×3 map: the centre reads all 9 pixels, a corner 4 (9: padding)."""
+    index, shape = theory.tap_index((3, 3), 3, stride=1, padding=1)
+    assert shape == (3, 3)
+    assert index[4].tolist() == list(range(9))
+    assert index[0].tolist() == [9, 9, 9, 9, 0, 1, 9, 3, 4]
+    with pytest.raises(ValueError, match="tap_index"):          # window_geometry's checks
+        theory.tap_index((2, 2), 5)
+
+
+def test_theory_dispatches_on_layer_classes_not_names():
+    class MyReLU(nn.ReLU):          # a subclass is still a ReLU to the theory
+        pass
+    first, second = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 8, 3)
+    plain = theory.geometry_aware_stds(nn.Sequential(first, nn.ReLU(), second), input_shape=(1, 6, 6))
+    mine = theory.geometry_aware_stds(nn.Sequential(first, MyReLU(), second), input_shape=(1, 6, 6))
+    assert mine == plain

@@ -5,7 +5,7 @@ is reported as a flicker, not as learning."""
 
 import math
 
-from minirect.experiments import convergence
+from minirect.experiments import report
 
 K = 10
 LN_K = math.log(K)
@@ -28,7 +28,7 @@ def _result(xavier_errors, xavier_losses, xavier_grad=1e-9):
     msra = _run("msra", 1, [0.8, 0.5, 0.3, 0.15], [2.0, 1.4, 0.9, 0.5], 3e-5, 10.0)
     xavier = _run("xavier", 1, xavier_errors, xavier_losses, xavier_grad, 10.0)
     result = {"config": {"figure": "fig3"}, "chance_error": 1 - 1 / K, "runs": [msra, xavier]}
-    return convergence.summarize(result)
+    return report.summarize(result)
 
 
 def test_a_flicker_at_chance_loss_is_not_learning():
@@ -37,8 +37,8 @@ def test_a_flicker_at_chance_loss_is_not_learning():
     verdict = summary["verdict"]
     assert verdict[0].endswith("-> reproduced"), verdict
     assert "flickered to 0.875 at epoch 2" in verdict[1] and "not learning" in verdict[1]
-    assert verdict[-1] == convergence.FIG3_CRITERION
-    assert "ln K" in convergence.FIG3_CRITERION and "gradient" in convergence.FIG3_CRITERION
+    assert verdict[-1] == report.FIG3_CRITERION
+    assert "ln K" in report.FIG3_CRITERION and "gradient" in report.FIG3_CRITERION
 
 
 def test_an_error_band_kept_says_so():

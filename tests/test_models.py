@@ -80,9 +80,9 @@ def test_unknown_names_raise():
 
 def test_a_widths_list_of_the_wrong_length_is_refused_not_truncated():
     """zip would quietly drop a stage: a 30-layer experiment built as 22 layers."""
-    from minirect.experiments import convergence
+    from minirect.experiments import recipe
     with pytest.raises(ValueError, match="widths"):
         models.model_b(widths=(8, 8, 8))
-    config = convergence.make_config("fig3", widths=(4, 4, 8))          # 3 stages need 4 widths
+    config = recipe.make_config("fig3", widths=(4, 4, 8))          # 3 stages need 4 widths
     with pytest.raises(ValueError, match="widths"):
-        convergence.build_model(config, "msra", num_classes=10, in_channels=1, input_size=8)
+        recipe.build_model(config, "msra", num_classes=10, in_channels=1, input_size=8)

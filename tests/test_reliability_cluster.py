@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from minirect.experiments import convergence, executors
+from minirect.experiments import executors, runner
 
 distributed = pytest.importorskip("distributed")
 
@@ -36,8 +36,8 @@ def test_ctrl_c_stops_the_runs_on_the_cluster_and_out_is_the_clients(tmp_path, m
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         monkeypatch.chdir(client_home)
-        convergence.run("fig3", "rel", progress=False, fast=True, epochs=1,
-                        scheduler=cluster.scheduler_address)
+        runner.reproduce("fig3", "rel", progress=False, fast=True, epochs=1,
+                         scheduler=cluster.scheduler_address)
         assert (client_home / "rel" / "runs" / "msra-seed0" / "checkpoint.npz").exists()
         assert not (workers_home / "rel").exists(), "a worker wrote into its own folder"
 
@@ -94,7 +94,7 @@ def test_scheduler_addresses_dask_takes():
         assert executors.scheduler_address(address) == address
 
 
-def _dies(*job, progress=False, report=None):
+def _dies(*job, progress=False, on_epoch=None):
     os._exit(1)          # as a worker killed by the kernel for memory
 
 

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 import minirect as mr
 from minirect import backend, data, nn, optim, train
-from minirect.experiments import convergence, executors
+from minirect.experiments import executors, recipe
 
 
 def _in_threads(*targets):
@@ -77,11 +77,11 @@ def test_seed_in_one_thread_leaves_another_threads_generator_alone():
 
 
 def test_data_cache_is_per_thread():
-    config = convergence.make_config("fig3", fast=True)
-    here = convergence.cached_data(config)
-    assert convergence.cached_data(config) is here        # reused within a thread
+    config = recipe.make_config("fig3", fast=True)
+    here = recipe.cached_data(config)
+    assert recipe.cached_data(config) is here        # reused within a thread
     there = []
-    _in_threads(lambda: there.append(convergence.cached_data(config)))
+    _in_threads(lambda: there.append(recipe.cached_data(config)))
     assert there[0][0] is not here[0]                     # the loaders are not shared
 
 

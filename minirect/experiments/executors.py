@@ -2,7 +2,7 @@
 
 An experiment (``reproduce``, ``sweep depth``) is a list of independent runs,
 one per (init, seed[, depth]). ``run_jobs(task, jobs, ...)`` calls
-``task(*job, progress=..., report=...)`` for each job and returns the results
+``task(*job, progress=..., on_epoch=...)`` for each job and returns the results
 in the order of ``jobs``, wherever they ran:
 
 * ``workers=1``: one after the other in this process (progress bars per epoch);
@@ -129,9 +129,9 @@ _messages = None      # the progress queue, in a worker process
 
 def _in_worker(task, job):
     """One job in a worker process; after each epoch it sends a line for the parent's bar."""
-    def report(label, epoch, row):
+    def on_epoch(label, epoch, row):
         _messages.put((label, epoch, row.get("val_error")))
-    return task(*job, progress=False, report=report)
+    return task(*job, progress=False, on_epoch=on_epoch)
 
 
 def _follow(futures, messages, total_epochs, progress):
