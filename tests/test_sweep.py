@@ -5,7 +5,7 @@ import json
 import pytest
 
 from minirect import cli, models
-from minirect.experiments import report, runner
+from minirect.experiments import recipe, report, runner
 
 
 def _without_time(runs):
@@ -14,6 +14,7 @@ def _without_time(runs):
 
 def test_stage_counts_for_any_depth():
     counts = {d: models.stage_counts(d) for d in (6, 10, 22, 30)}
+    assert recipe.make_config("fig3", depth=30).stage_counts == counts[30]
     assert counts == {6: (1, 1, 0), 10: (2, 2, 2), 22: (6, 6, 6), 30: (9, 9, 8)}
     for depth, stages in counts.items():          # conv1 + stage convs + 3 fc = depth
         assert 1 + sum(stages) + 3 == depth

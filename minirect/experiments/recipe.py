@@ -49,6 +49,11 @@ class Config:
     download: bool = False                # download a missing dataset (checksummed)
     cuda_graph: bool = False              # on a GPU: replay each step from a CUDA graph
 
+    @property
+    def stage_counts(self) -> tuple:
+        """Stage convs of the net: ``models.stage_counts(depth)``."""
+        return models.stage_counts(self.depth)
+
 
 # Defaults chosen by the exploration recorded in docs/reproduction.md.
 DEFAULTS = {
