@@ -321,59 +321,67 @@ def fit(model, train_loader, optimizer, epochs: int, val_loader=None, schedule=N
     that cannot be recorded then runs eagerly, with one line saying why. It
     changes nothing on the CPU, nor with ``minirect.fast_paths(False)``.
     """
-    if eval_every and val_loader is None:
-        raise ValueError("fit: eval_every needs a val_loader")
-    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
-        if loader is not None and len(loader) == 0:
-            raise ValueError(f"fit: {name} has no batches (an empty dataset?): nothing to train on")
-    history, first_epoch = History(), 1
+    _check_loaders(train_loader, val_loader, eval_every)
     loaders = [ld for ld in (train_loader, val_loader) if ld is not None]
     checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-    if resume and checkpoint and os.path.exists(checkpoint):
-        extra = load_checkpoint(checkpoint, model, optimizer, schedule, loaders)
-        history = History(**extra["history"])
-        first_epoch = extra["epoch"] + 1
-        if first_epoch > epochs + 1:       # the record would say fewer epochs than were trained
-            raise ValueError(f"fit: the checkpoint in {out_dir} has finished {extra['epoch']} "
-                             f"epochs, more than epochs={epochs}: ask for {extra['epoch']} or more")
+    history, first_epoch = _start(checkpoint, resume, epochs, model, optimizer, schedule, loaders)
     elapsed = history.epochs[-1]["time"] if history.epochs else 0.0
+    step, read_every = training_step(model, optimizer, loss_fn), 1
+    if fast := backend.fast_path("gpu_training", model):      # on a GPU: accel/gpu_training.py
+        step, read_every = fast.prepare(step, model, optimizer, cuda_graph)
 
     def mid_epoch(i):          # evaluation within the epoch (the loop's current ``epoch``)
         if (i + 1) % eval_every == 0 and i + 1 < len(train_loader):
             _record_evaluation(history, epoch - 1 + (i + 1) / len(train_loader),
                                *evaluate(model, val_loader, loss_fn))
 
-    step, read_every = training_step(model, optimizer, loss_fn), 1
-    if fast := backend.fast_path("gpu_training", model):      # accel/gpu_training.py
-        step, read_every = fast.prepare(step, model, optimizer, cuda_graph)
     for epoch in range(first_epoch, epochs + 1):
-        train_loss, train_error, seconds = train_one_epoch(
+        train_loss, train_error, seconds = train_one_epoch(          # step and record
             model, train_loader, optimizer, epoch, history, loss_fn, progress, log_every,
             mid_epoch if eval_every else None, step, read_every)
         row = {"epoch": epoch, "train_loss": train_loss, "train_error": train_error}
-        if val_loader is not None:
+        if val_loader is not None:                                     # evaluate
             row["val_loss"], row["val_error"] = evaluate(model, val_loader, loss_fn)
             if eval_every:
                 _record_evaluation(history, epoch, row["val_loss"], row["val_error"])
-        row["lr"] = optimizer.param_groups[0]["lr"]
         elapsed += seconds
-        row["time"] = elapsed
+        row.update(lr=optimizer.param_groups[0]["lr"], time=elapsed)
         history.epochs.append(row)
-        if schedule is not None:
+        if schedule is not None:                                       # schedule
             schedule.step(row.get("val_error", train_error))
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         if progress:
             _print_epoch(row, epochs)
-        if out_dir:
+        if out_dir:                                                    # checkpoint
             _check_weights_finite(model, epoch)       # never overwrite a good checkpoint
             # the checkpoint first: history.csv is never ahead of it (a full disk, a crash)
             save_checkpoint(checkpoint, model, optimizer, schedule, loaders,
                             extra={"epoch": epoch, "history": history.to_dict()})
             history.write(out_dir)
     return history
+
+
+def _check_loaders(train_loader, val_loader, eval_every) -> None:
+    if eval_every and val_loader is None:
+        raise ValueError("fit: eval_every needs a val_loader")
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None and len(loader) == 0:
+            raise ValueError(f"fit: {name} has no batches (an empty dataset?): nothing to train on")
+
+
+def _start(checkpoint, resume, epochs, model, optimizer, schedule, loaders):
+    """(history, first epoch): empty and 1, or, with ``resume``, those of the checkpoint."""
+    if checkpoint:
+        os.makedirs(os.path.dirname(checkpoint) or ".", exist_ok=True)
+    if not (resume and checkpoint and os.path.exists(checkpoint)):
+        return History(), 1
+    extra = load_checkpoint(checkpoint, model, optimizer, schedule, loaders)
+    if extra["epoch"] > epochs:       # the record would say fewer epochs than were trained
+        raise ValueError(f"fit: the checkpoint in {os.path.dirname(checkpoint)} has finished "
+                         f"{extra['epoch']} epochs, more than epochs={epochs}: ask for "
+                         f"{extra['epoch']} or more")
+    return History(**extra["history"]), extra["epoch"] + 1
 
 
 def _check_weights_finite(model, epoch) -> None:
