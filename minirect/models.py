@@ -39,6 +39,8 @@ The 30-layer model: the paper adds "up to sixteen conv layers with 256 2×2
 filters" to the 14-layer model without saying where. We instead deepen model
 B's three stages to 9, 9 and 8 convs (27 conv + 3 fc), so that the 22- and
 30-layer nets differ only in depth — the variable Figures 2 and 3 compare.
+``plain_net(depth, widths)`` builds that layout at any depth (``stage_counts``
+says how the convs are spread over the stages): the nets of the experiments.
 
 Initialization (``init``): "msra" (½ n Var[w] = 1, Eq. 10/14; with PReLU the
 Eq. 15 form with a = 0.25) or "xavier" (the paper's n Var[w] = 1), with
