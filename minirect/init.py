@@ -14,9 +14,13 @@ n = n_out (``mode="fan_out"``, the backward condition, Eq. 14), and ``a`` the
 initial PReLU coefficient (Eq. 15; a = 0 for ReLU). The uniform variants draw
 from U[-b, b] with b = sqrt(3)·std, which has the same variance.
 
-Naming: ``xavier_normal_``/``xavier_uniform_`` follow PyTorch (Glorot's
-average of the fans); the paper's "Xavier" is ``paper_xavier_normal_``.
-``kaiming_*`` and ``he_*`` are aliases of ``msra_*``.
+Naming: one meaning per function name. ``xavier_normal_``/``xavier_uniform_``
+are Glorot's rule, as in ``torch.nn.init`` (aliases of ``glorot_*``); the
+paper's "Xavier" rule, n Var[w] = 1, is ``paper_xavier_normal_`` /
+``paper_xavier_uniform_``. ``kaiming_*`` and ``he_*`` are aliases of
+``msra_*``. Only the scheme strings of ``init_weight_`` keep the paper's
+word: ``"xavier"`` (the name of the experiments' runs, also accepted as
+``"paper_xavier"``) is the paper's rule there, not Glorot's.
 
 Values are drawn on the host from minirect's seeded generator and then moved
 to the tensor's device, so a seeded model starts identically on CPU and GPU.
@@ -143,11 +147,14 @@ kaiming_uniform_ = he_uniform_ = msra_uniform_
 
 
 def init_weight_(tensor, scheme: str, mode: str = "fan_in", a: float = 0.0, std: float = 0.01):
-    """Initialize by name: 'xavier' (the paper's), 'msra', 'glorot' or 'gaussian'.
+    """Initialize by scheme name, as the models and the command line name them:
 
-    The names used by the models and the command line.
+    'xavier' or 'paper_xavier'   the paper's rule, ``paper_xavier_normal_`` (n Var[w] = 1)
+    'msra'                       ``msra_normal_`` (Eq. 10 / 14 by ``mode``, Eq. 15 with ``a``)
+    'glorot'                     ``glorot_normal_`` (= ``xavier_normal_``, PyTorch's "xavier")
+    'gaussian'                   ``gaussian_`` with ``std``
     """
-    if scheme == "xavier":
+    if scheme in ("xavier", "paper_xavier"):
         return paper_xavier_normal_(tensor, mode)
     if scheme == "msra":
         return msra_normal_(tensor, a=a, mode=mode)

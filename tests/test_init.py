@@ -82,3 +82,18 @@ def test_same_initial_weights_on_cpu_and_gpu(xp, device):
         other = mr.nn.Linear(20, 30)
     assert other.weight.device == device
     assert np.array_equal(cpu, other.weight.numpy())
+
+
+def test_one_meaning_of_xavier_per_function_name():
+    """xavier_* is Glorot's rule (as torch.nn.init names it); the paper's rule
+    is paper_xavier_*; the scheme string 'xavier' of init_weight_ (the
+    experiments' run names) is the paper's, also spelled 'paper_xavier'."""
+    assert init.xavier_normal_ is init.glorot_normal_ and init.xavier_uniform_ is init.glorot_uniform_
+    shape = (64, 16, 3, 3)
+    for scheme in ("xavier", "paper_xavier"):
+        mr.seed(0)
+        w = init.init_weight_(mr.tensor(np.zeros(shape, dtype=np.float32)), scheme, mode="fan_in")
+        mr.seed(0)
+        ref = init.paper_xavier_normal_(mr.tensor(np.zeros(shape, dtype=np.float32)), mode="fan_in")
+        assert np.array_equal(w.numpy(), ref.numpy())
+    assert init.paper_xavier_std(shape) == pytest.approx((16 * 9) ** -0.5)
