@@ -326,7 +326,6 @@ def matmul(a, b):
 # ----------------------------------------------------------------------------
 
 FAST_PATHS = {}     # name -> implementation (with ``applies(...)``), filled by minirect.accel
-_fast_paths_ran = set()     # the names ``fast_path`` handed out (``accel.report``)
 _fast_on = os.environ.get("MINIRECT_FAST_PATHS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
@@ -340,9 +339,7 @@ def fast_path(name: str, *args):
     """The dispatch line's question: the fast path ``name`` if the switch is on,
     one is registered and it ``applies(*args)``; None: run the reference code."""
     path = FAST_PATHS.get(name) if _fast_on else None
-    if path is not None and path.applies(*args):
-        _fast_paths_ran.add(name)
-        return path
+    return path if path is not None and path.applies(*args) else None
 
 
 def fast_paths_enabled() -> bool:

@@ -317,7 +317,7 @@ def test_the_core_has_no_import_circle_with_functional():
 def test_accel_registers_every_path_with_the_core():
     from minirect import backend
     assert set(accel.PATHS) <= set(backend.FAST_PATHS)
-    assert all(backend.FAST_PATHS[name] is path for name, path in accel.PATHS.items())
+    assert all(backend.FAST_PATHS[name].path is path for name, path in accel.PATHS.items())
 
 
 def test_fast_path_answers_by_name_switch_and_applies(monkeypatch):
@@ -327,10 +327,10 @@ def test_fast_path_answers_by_name_switch_and_applies(monkeypatch):
         @staticmethod
         def applies(n):
             return n > 0
-    monkeypatch.setitem(backend.FAST_PATHS, "test_path", Path)
+    monkeypatch.setitem(backend.FAST_PATHS, "test_path", accel._Counted("test_path", Path))
     accel.used(reset=True)
     with mr.fast_paths(True):
-        assert backend.fast_path("test_path", 1) is Path
+        assert backend.fast_path("test_path", 1).path is Path
         assert backend.fast_path("test_path", 0) is None          # does not apply
         assert backend.fast_path("no_such_path", 1) is None       # none registered
     with mr.fast_paths(False):

@@ -37,16 +37,36 @@ from . import fused_sgd, gpu_random, gpu_training, pooling, shifted_windows
 PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
          "spp_level": pooling.SppLevel, "sgd_momentum": fused_sgd, "uniform": gpu_random,
          "gpu_training": gpu_training}
+_ran = set()        # the names of the paths handed to the reference code (``used``)
+
+
+class _Counted:
+    """A registered path: the path itself, which notes its name in ``_ran``
+    each time it says it applies (so that ``report`` can tell what ran)."""
+
+    def __init__(self, name, path):
+        self.name, self.path = name, path
+
+    def applies(self, *args) -> bool:
+        if self.path.applies(*args):
+            _ran.add(self.name)
+            return True
+        return False
+
+    def __getattr__(self, attribute):          # conv2d, forward, apply, prepare, ...
+        return getattr(self.path, attribute)
+
+
 for _name, _path in PATHS.items():
-    backend.register_fast_path(_name, _path)
+    backend.register_fast_path(_name, _Counted(_name, _path))
 
 
 def used(reset: bool = False) -> list[str]:
     """The names of the fast paths that ran (were handed to the reference code)
     since import or the last ``used(reset=True)``, sorted."""
-    names = sorted(backend._fast_paths_ran)
+    names = sorted(_ran)
     if reset:
-        backend._fast_paths_ran.clear()
+        _ran.clear()
     return names
 
 

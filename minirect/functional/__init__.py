@@ -6,8 +6,9 @@ from .basic import (add, sub, mul, div, pow, neg, exp, log, sqrt, tanh, sigmoid,
                     sum, mean, max, reshape, transpose, broadcast_to, sum_to, getitem,
                     concatenate, stack, matmul, sum_to_shape)
 from .activations import relu, leaky_relu, prelu  # noqa: F401
-from .layers import (linear, dropout, log_softmax, softmax, mse_loss, softmax_cross_entropy,  # noqa: F401
-                     cross_entropy, accuracy, error_rate)
+from .linear import linear, dropout  # noqa: F401
+from .losses import (log_softmax, softmax, mse_loss, softmax_cross_entropy, cross_entropy,  # noqa: F401
+                     accuracy, error_rate)
 from .conv import conv2d, max_pool2d, avg_pool2d, global_avg_pool2d, spp, im2col, col2im  # noqa: F401
 
 from .. import autograd  # noqa: E402

@@ -1,52 +1,10 @@
-"""Fully connected layer, dropout, (log-)softmax, softmax cross-entropy and squared error.
+"""(Log-)softmax, the losses (softmax cross-entropy, squared error) and the error rate.
 
-Derivations: docs/derivations/softmax.md and docs/derivations/dropout.md.
+Derivations: docs/derivations/softmax.md.
 """
-
-from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, document
-
-
-class Linear(Function):
-    """y = x Wᵀ + b, with x (N, in), W (out, in), b (out,).
-
-    dE/dx = gy W,   dE/dW = gyᵀ x,   dE/db = Σ_n gy.
-    """
-
-    def forward(self, x, W, b=None):
-        if x.ndim != 2 or x.shape[1] != W.shape[1]:
-            raise ValueError(f"linear: expected input of shape (N, {W.shape[1]}), got {x.shape}")
-        self.save_for_backward(x, W)
-        y = backend.matmul(x, W.T)
-        return y if b is None else y + b
-
-    def backward(self, gy):
-        x, W = self.saved
-        gx = backend.matmul(gy, W) if self.inputs[0].requires_grad else None
-        gW = backend.matmul(gy.T, x)
-        return (gx, gW, gy.sum(axis=0)) if len(self.inputs) == 3 else (gx, gW)
-
-
-class Dropout(Function):
-    """Inverted dropout: y = x · m / (1 - p), m ~ Bernoulli(1 - p) per element.
-
-    dE/dx = gy · m / (1 - p). The mask comes from minirect's seeded generator
-    (u < 1 - p for u ~ U[0, 1)). Scaling at training time means evaluation
-    needs no change.
-    """
-
-    def forward(self, x):
-        keep = 1.0 - self.p
-        mask = backend.random_uniform(x.shape, like=x) < keep
-        scale = mask.astype(x.dtype) * x.dtype.type(1.0 / keep)
-        self.save_for_backward(scale)
-        return x * scale
-
-    def backward(self, gy):
-        (scale,) = self.saved
-        return gy * scale
 
 
 class LogSoftmax(Function):
@@ -142,19 +100,6 @@ class SoftmaxCrossEntropy(Function):
         return g * (gy / n).astype(g.dtype), None
 
 
-def linear(x, W, b=None):
-    return Linear.apply(x, W) if b is None else Linear.apply(x, W, b)
-
-
-def dropout(x, p: float = 0.5, training: bool = True):
-    """Inverted dropout; the identity when not training or p == 0."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if not training or p == 0:
-        return x
-    return Dropout.apply(x, p=p)
-
-
 def log_softmax(x, axis: int = -1):
     return LogSoftmax.apply(x, axis=axis)
 
@@ -188,7 +133,6 @@ def error_rate(logits, labels) -> float:
     return 1.0 - accuracy(logits, labels)
 
 
-for _wrapper, _function in [(linear, Linear), (dropout, Dropout), (log_softmax, LogSoftmax),
-                            (softmax, Softmax), (mse_loss, MSELoss),
+for _wrapper, _function in [(log_softmax, LogSoftmax), (softmax, Softmax), (mse_loss, MSELoss),
                             (softmax_cross_entropy, SoftmaxCrossEntropy)]:
     document(_wrapper, _function)
