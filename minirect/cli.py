@@ -262,8 +262,8 @@ def _train(args, dataset, out) -> int:
     config = recipe.Config(figure="train", dataset=dataset, batch_size=args.batch_size, lr=args.lr,
                            momentum=args.momentum, weight_decay=args.weight_decay,
                            device=args.device, data_root=args.data_root, download=args.download)
+    backend.seed(args.seed)         # (before the loaders: the validation loader draws its seed)
     train, val, classes, channels, size = recipe.load_data(config, seed=args.seed)
-    backend.seed(args.seed)
     model = models.build(args.model, widths=tuple(args.width or config.widths),
                          fc_width=args.fc_width, in_channels=channels, input_size=size,
                          num_classes=classes, activation=args.activation, init=args.init,
