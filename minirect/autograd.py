@@ -18,6 +18,11 @@ A ``Function`` subclass implements two methods on *raw arrays*:
 
 Gradients are plain arrays too (no graph of the backward pass), which keeps the
 engine small: minirect computes first derivatives only.
+
+Tensor's operators (``x + y``, ``x @ W``, ``x[i]``, ``x.sum()``, ...) call the
+functions of ``minirect.functional``, which sits above this module: it
+registers itself as ``autograd.F`` when imported (``import minirect`` does
+it), so this module imports nothing above it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ and the reference code asks for it by name in one dispatch line,
     spp_level      pooling.py          SPP as one gather, bins padded for       (functional.conv.spp)
                                        CUDA graphs, winners as small integers
     sgd_momentum   fused_sgd.py        SGD's update as one GPU kernel           (optim.SGD)
-    uniform        gpu_random.py       dropout's numbers drawn in GPU memory    (functional.losses.Dropout)
+    uniform        gpu_random.py       dropout's numbers drawn in GPU memory    (functional.linear.Dropout)
     gpu_training   gpu_training.py     the GPU's training loop: losses read     (train.fit)
                                        in batches, the step replayed from a
                                        CUDA graph (captured_step.py, cuda_graphs.py, cublas.py)
