@@ -75,3 +75,24 @@ def test_the_gemm_floor_times_blocks_of_the_pixel_axis():
     tiny = dict(batch=2, channels=1, size=8, stages=(1, 1, 1), widths=(4, 4, 4, 4))
     floor, flops, threads = profile_step.gemm_floor(tiny, repeats=1)
     assert floor > 0 and flops > 0 and threads >= 1
+
+
+def test_the_benchmark_scripts_import_each_other_in_one_direction():
+    """bench_step and profile_step use bench_conv's helpers; bench_conv imports
+    no other benchmark script (no import circle), and none imports minirect.graphs."""
+    import ast
+    imports = {}
+    for path in BENCHMARKS.glob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        imports[path.stem] = names
+    scripts = set(imports)
+    assert not (imports["bench_conv"] & scripts), imports["bench_conv"]
+    for name, names in imports.items():
+        assert "minirect.graphs" not in names, name
+        for other in names & scripts:
+            assert name not in imports[other], f"{name} and {other} import each other"
