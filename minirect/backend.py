@@ -24,8 +24,6 @@ CuPy is imported lazily, on first need, so ``import minirect`` never fails or
 slows down on a machine without it.
 """
 
-from __future__ import annotations
-
 import contextlib
 import importlib
 import os

@@ -27,8 +27,6 @@ to the tensor's device, so a seeded model starts identically on CPU and GPU.
 Derivation: docs/derivations/initialization.md.
 """
 
-from __future__ import annotations
-
 import math
 
 from . import backend

@@ -22,8 +22,6 @@ Learning-rate schedules (``StepLR``, ``MultiStepLR``, ``ReduceLROnPlateau``)
 live in ``minirect/schedules.py`` and are importable from here.
 """
 
-from __future__ import annotations
-
 import math
 import numbers
 

@@ -7,8 +7,6 @@
 Derivations: docs/derivations/activations.md.
 """
 
-from __future__ import annotations
-
 from ..autograd import Function, document
 
 

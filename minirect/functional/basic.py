@@ -10,8 +10,6 @@ the output gradient summed back to ``x.shape`` (``sum_to_shape``). That one
 helper serves every binary op.
 """
 
-from __future__ import annotations
-
 import itertools
 import math
 

@@ -44,8 +44,6 @@ each is asked for by name in one dispatch line, ``backend.fast_path(...)``,
 switched by ``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
 """
 
-from __future__ import annotations
-
 from .. import backend, validate
 from ..autograd import Function, document
 from .basic import concatenate, mean, reshape

@@ -4,8 +4,6 @@ The math (forward, backward, derivation) lives with each function in
 ``minirect.functional``; a layer only owns weights and settings.
 """
 
-from __future__ import annotations
-
 from .. import backend, init, validate
 from .. import functional as F
 from .module import Module, Parameter
