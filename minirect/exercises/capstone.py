@@ -23,7 +23,7 @@ import sys
 from dataclasses import replace
 
 from .. import accel, backend, init, optim
-from ..functional import activations, conv, layers
+from ..functional import activations, conv, losses
 from . import _get, sandbox
 
 # The exercises whose answers can run inside the Figure 3 net, in the order to fix them.
@@ -72,7 +72,7 @@ def _patches(mine: dict, calls: Calls) -> list:
     originals = {"relu": activations.ReLU.backward, "prelu": activations.PReLU.backward,
                  "im2col": conv.im2col, "conv_fwd": conv.Conv2d.forward,
                  "conv_bwd": conv.Conv2d.backward, "pool_fwd": conv.MaxPool2d.forward,
-                 "pool_bwd": conv.MaxPool2d.backward, "ce": layers.SoftmaxCrossEntropy.backward,
+                 "pool_bwd": conv.MaxPool2d.backward, "ce": losses.SoftmaxCrossEntropy.backward,
                  "sgd": optim.SGD._update}
 
     if "relu_backward" in mine:
@@ -153,7 +153,7 @@ def _patches(mine: dict, calls: Calls) -> list:
             logits = log_p                       # softmax(log_p) = softmax(logits)
             g = mine["softmax_cross_entropy_backward"](logits, t)
             return np.asarray(g, dtype=log_p.dtype) * gy.astype(log_p.dtype), None
-        patches.append((layers.SoftmaxCrossEntropy, "backward", ce_backward))
+        patches.append((losses.SoftmaxCrossEntropy, "backward", ce_backward))
 
     if "msra_std" in mine:
         def msra_std(shape, a=0.0, mode="fan_in"):

@@ -244,10 +244,11 @@ SGD = Exercise(
          "a. The paper prints Eq. 4 as Δa := μΔa + ε∂E/∂a without saying how Δa is applied; "
          "minirect (like Caffe) applies it as a := a − Δa, so the velocity holds ε times the "
          "gradient. Return the new (W, vW, a, va) as new arrays.",
-    math="Eq. 4: Δa := μ Δa + ε ∂E/∂a, then a := a − Δa (Caffe's form: the learning rate ε is "
-         "inside the velocity). Weight decay adds λ w to the gradient: v ← μ v + ε (g + λ w), "
-         "w ← w − v. The paper applies no decay to the PReLU coefficients (it would push them "
-         "to 0, i.e. towards ReLU).",
+    math="Eq. 4 as printed: Δa := μ Δa + ε ∂E/∂a. The paper does not print how Δa is applied to a; "
+         "since Δa carries +ε ∂E/∂a, the descent step subtracts it: a := a − Δa (Caffe's convention, "
+         "which minirect follows; the learning rate ε is inside the velocity). Weight decay adds λ w "
+         "to the gradient: v ← μ v + ε (g + λ w), w ← w − v. The paper applies no decay to the PReLU "
+         "coefficients (it would push them to 0, i.e. towards ReLU).",
     solution=sgd_step, outputs=("W", "vW", "a", "va"), cases=_sgd_cases, expected=_engine_sgd,
     mistakes=[
         Mistake("no weight decay on PReLU coefficients: a's velocity uses ga alone",
