@@ -67,6 +67,7 @@ def write_json(path, value) -> None:
 
 
 def write_text(path, text: str) -> None:
+    """``text`` into the file ``path``, atomically (``files.write_atomically``)."""
     files.write_atomically(path, lambda f: f.write(text), text=True)
 
 

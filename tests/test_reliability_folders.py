@@ -274,3 +274,11 @@ def test_a_lock_deleted_by_hand_is_not_removed_from_under_its_next_holder(tmp_pa
     with holding_lock(tmp_path):                    # another process takes the name
         mine.__exit__(None, None, None)
         assert runs.held(str(tmp_path / runs.LOCK)), "the other process's lock was removed"
+
+
+def test_run_folders_are_named_as_overwrite_and_resume_find_them():
+    """runs.run_folder names an experiment's runs; clear() and --resume find them by SUBRUN_NAME."""
+    for depth in (None, 6):
+        folder = runs.run_folder("out", "xavier", 2, depth=depth)
+        assert os.path.dirname(folder) == os.path.join("out", runs.SUBRUNS)
+        assert runs.SUBRUN_NAME.fullmatch(os.path.basename(folder))

@@ -147,6 +147,7 @@ def _epoch(epoch) -> str:
 
 
 def summary_text(result: dict) -> str:
+    """summary.txt: the recipe, one line per run, and the verdict."""
     c, s = result["config"], result["summary"]
     lines = [f"{c['figure']}: {c['depth']}-layer plain net on {c['dataset']}, {c['epochs']} epochs, "
              f"lr {c['lr']}, batch {c['batch_size']}, momentum {c['momentum']}, "
