@@ -223,10 +223,20 @@ def cmd_reproduce(args) -> int:
         inits=tuple(args.inits) if args.inits else None,
         widths=tuple(args.width) if args.width else None, **_experiment_options(args))
     print(report.summary_text(result))
+    print(_paths_that_ran(result["runs"]))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
           "curves.png, layers.png, history.csv, summary.txt, summary.json "
           "(evaluations.csv with --full; each run's checkpoint under runs/)")
     return 0
+
+
+def _paths_that_ran(runs_done) -> str:
+    """Which of accel's fast paths the runs' training took (each run records its own, in
+    whatever process or worker it ran)."""
+    from . import accel
+    ran = sorted({name for run in runs_done for name in run.get("fast_paths_ran", ())})
+    state = "on" if accel.enabled() else "off"
+    return f"fast paths: {state}; ran: {', '.join(ran) or 'none (the reference code only)'}"
 
 
 def cmd_sweep(args) -> int:
@@ -275,6 +285,8 @@ def _train(args, dataset, out) -> int:
     history = fit(model, train, opt, args.epochs, val_loader=val, out_dir=out,
                   resume=args.resume, progress=not args.quiet, cuda_graph=_cuda_graph(args))
     last = history.epochs[-1]
+    from . import accel
+    print(accel.report())
     print(f"final validation error {last['val_error']:.4f} after {last['epoch']} epochs "
           f"({last['time']:.0f}s). Results in {os.path.abspath(out)}: history.csv, "
           "iterations.csv, history.json, checkpoint.npz")

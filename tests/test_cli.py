@@ -144,3 +144,14 @@ def test_reproduce_one_init_only(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [r["init"] for r in summary["summary"]["runs"]] == ["xavier"]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["xavier-seed0"]
+
+
+def test_reproduce_and_train_say_which_fast_paths_ran(tmp_path, capsys):
+    import minirect
+    assert cli.main(["reproduce", "fig3", "--fast", "--workers", "1", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "fast paths: on; ran: conv2d" in out
+    with minirect.fast_paths(False):
+        assert cli.main(["train", "--epochs", "1", "--width", "4", "4", "8", "8", "--fc-width", "16",
+                         "--out", str(tmp_path / "t"), "--quiet"]) == 0
+    assert "fast paths: off" in capsys.readouterr().out

@@ -138,6 +138,7 @@ def train_run(config: recipe.Config, init: str, seed: int, folder=None, resume: 
         idealized = theory.predicted_stds(model, input_std=float(x.data.std()))
         initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
         start = time.perf_counter()
+        accel.used(reset=True)                     # from here on: the fast paths this run's steps take
         # On MNIST both inits pass half of chance within the first epoch: the
         # full setting evaluates 10 times per epoch (9 within, 1 at the end) to
         # see which one gets there first.
@@ -151,7 +152,8 @@ def train_run(config: recipe.Config, init: str, seed: int, folder=None, resume: 
             "history": history.epochs, "evaluations": history.evaluations,
             "initial_error": initial_error, "classes": classes, "batches": len(train),
             "stats_start": stats_start, "stats_end": stats_end,
-            "predicted": predicted, "predicted_idealized": idealized}
+            "predicted": predicted, "predicted_idealized": idealized,
+            "fast_paths_ran": accel.used(reset=True)}
 
 
 def _print_finished(run, progress):
