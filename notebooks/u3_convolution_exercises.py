@@ -19,16 +19,11 @@
 # backward pass, and count a layer's memory and FLOPs.
 #
 # - Reading first: `docs/derivations/conv.md`.
-# - The unit's notebook: `02_convolution`.
+# - The unit's notebooks: `02_convolution`.
 # - The course map, with every unit in order: `docs/course.md`.
 #
-# For each exercise: `exercises.describe(name)` prints the task and hints;
-# the next cell is **yours** (a stub that raises `NotImplementedError` until you
-# replace it); `exercises.check(name, fn)` grades it on seeded cases and prints
-# a one-line verdict with a hint on a usual mistake (a stub fails without
-# stopping the notebook). ★ apply a derivation, ★★ derive, ★★★ derive and
-# predict. A teacher grades the same functions from a file with
-# `minirect exercises check student.py --unit convolution` (docs/exercises.md).
+# Each exercise: `describe` (the task and hints), your function in the cell
+# below it, then `check` (a one-line verdict; docs/exercises.md says how grading works).
 # This worksheet runs minirect's reference path (`minirect.fast_paths(False)`).
 
 # %% tags=["parameters"]
@@ -55,16 +50,9 @@ import math  # noqa: F401  (for your answers below)
 
 import numpy as np  # noqa: F401  (for your answers below)
 
-import minirect
 from minirect import exercises
 
-minirect.fast_paths(False)   # the reference path: the code you read is the code that runs
-minirect.use(DEVICE)
-minirect.seed(SEED)
-print("minirect", minirect.__version__, minirect.versions())
-print("device:", minirect.default_device(), "| default dtype:", minirect.tensor([0.0]).dtype,
-      "| fast paths:", minirect.accel.enabled())
-verdicts = {}                # your verdicts, summed up at the end
+verdicts = exercises.start_worksheet(SEED, DEVICE)   # the reference path; your verdicts go here
 
 # %% [markdown]
 # ## `max_pool2d_backward`: Max pooling backward, with ties (★★)
@@ -168,5 +156,4 @@ verdicts["receptive_field"] = exercises.check("receptive_field", receptive_field
 # ## Where you stand
 
 # %%
-passed = [name for name, verdict in verdicts.items() if verdict]
-print(f"{len(passed)} of {len(verdicts)} exercises of this unit pass:", ", ".join(passed) or "none yet")
+exercises.where_you_stand(verdicts)

@@ -62,7 +62,7 @@ def _worksheet(unit):
 @pytest.mark.parametrize("unit", exercises.UNITS)
 def test_each_unit_has_a_worksheet_with_its_exercises(unit):
     text = _worksheet(unit).read_text(encoding="utf-8")
-    assert "minirect.fast_paths(False)" in text            # the reference path: the code a student reads
+    assert "exercises.start_worksheet(SEED, DEVICE)" in text     # the reference path (tested below)
     for name in exercises.select(units=[unit]):
         if exercises._get(name).driver is None:
             assert f'exercises.check("{name}", {name})' in text.replace('check(\n    "', 'check("'), \
@@ -146,3 +146,14 @@ def test_instructor_build_shows_solutions_and_the_student_build_does_not(tmp_pat
         html = (out / "exercises.html").read_text(encoding="utf-8")
         text = re.sub(r"<[^>]+>", "", html).replace("&gt;", ">")
         assert (marker in text) is expected, f"{out.name} build: solution shown = {marker in text}"
+
+
+def test_a_worksheet_runs_the_reference_path(capsys):
+    import minirect
+    from minirect import backend
+    with minirect.fast_paths(True):
+        assert exercises.start_worksheet(3) == {}
+        assert not backend.fast_paths_enabled()
+        assert "fast paths: off" in capsys.readouterr().out
+        exercises.where_you_stand({"a": exercises.check("relu_backward", lambda x, gy: gy * (x > 0))})
+        assert "1 of 1 exercises pass: a" in capsys.readouterr().out

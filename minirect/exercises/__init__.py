@@ -83,6 +83,27 @@ def check(name: str, fn, quiet: bool = False) -> Verdict:
     return verdict
 
 
+def start_worksheet(seed: int = 0, device: str = "cpu") -> dict:
+    """A worksheet's setup: minirect's reference path (the code a student reads is the
+    code that runs), the device and the seed; prints the versions. Returns the empty
+    dict of verdicts the worksheet fills in."""
+    import minirect
+    from .. import backend
+    minirect.fast_paths(False)
+    minirect.use(device)
+    minirect.seed(seed)
+    print("minirect", minirect.__version__, minirect.versions())
+    print("device:", minirect.default_device(), "| default dtype:", minirect.tensor([0.0]).dtype,
+          "| fast paths:", "on" if backend.fast_paths_enabled() else "off (the reference code)")
+    return {}
+
+
+def where_you_stand(verdicts: dict) -> None:
+    """The end of a worksheet: which of its exercises pass."""
+    passed = [name for name, verdict in verdicts.items() if verdict]
+    print(f"{len(passed)} of {len(verdicts)} exercises pass:", ", ".join(passed) or "none yet")
+
+
 def solution(name: str):
     """The reference solution (a plain NumPy function), e.g. to show with inspect.getsource."""
     return _get(name).solution
