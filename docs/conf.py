@@ -170,19 +170,19 @@ def _write_generated(app) -> None:
     """Write ``_generated/convergence_config.md``: the Figure 2/3 defaults as a table.
 
     ``reproduction.md`` includes it, so the table always shows the values in
-    ``minirect.experiments.convergence`` (``DEFAULTS`` and ``FULL``). The file
+    ``minirect.experiments.recipe`` (``DEFAULTS`` and ``FULL``). The file
     is rewritten only when its content changes (incremental builds stay quick).
     """
     from dataclasses import fields
 
-    from minirect.experiments import convergence
+    from minirect.experiments import recipe
 
-    columns = [("fig2", convergence.DEFAULTS["fig2"]), ("fig3", convergence.DEFAULTS["fig3"]),
-               ("fig2 --full", convergence.FULL["fig2"]), ("fig3 --full", convergence.FULL["fig3"])]
+    columns = [("fig2", recipe.DEFAULTS["fig2"]), ("fig3", recipe.DEFAULTS["fig3"]),
+               ("fig2 --full", recipe.FULL["fig2"]), ("fig3 --full", recipe.FULL["fig3"])]
     lines = ["| setting | " + " | ".join(f"`{name}`" for name, _ in columns) + " |",
              "|---|" + "---|" * len(columns)]
     rows = [(f.name, [getattr(config, f.name) for _, config in columns])
-            for f in fields(convergence.Config) if f.name != "figure"]
+            for f in fields(recipe.Config) if f.name != "figure"]
     rows.insert(2, ("convs per stage", [config.stage_counts for _, config in columns]))
     for name, values in rows:
         cells = " | ".join(f"`{value!r}`" for value in values)

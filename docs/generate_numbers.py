@@ -233,8 +233,8 @@ def fig3_section() -> str:
 
 def _fig3_ok(m: dict, x: dict, chance: float) -> bool:
     sys.path.insert(0, str(ROOT))
-    from minirect.experiments import convergence
-    return all(convergence.fig3_criterion(m, x, chance).values())
+    from minirect.experiments import report
+    return all(report.fig3_criterion(m, x, chance).values())
 
 
 def fig2_section() -> str:

@@ -58,6 +58,7 @@ import numpy as np
 
 import minirect
 import minirect.functional as F
+import minirect.theory
 from minirect import data, diagnostics, init, models, nn
 from minirect.backend import to_numpy
 
@@ -289,7 +290,7 @@ def measure(net):
 
 # %% [markdown]
 # The theory for the same layers comes from the weights actually drawn:
-# `diagnostics.predicted_stds` evaluates Eq. 9 and its backward twin for a
+# `minirect.theory.predicted_stds` evaluates Eq. 9 and its backward twin for a
 # ReLU net. For the PReLU net the factor ½ becomes ½(1 + a²); we write that
 # version out and check that it reduces to `predicted_stds` for $a = 0$.
 
@@ -313,10 +314,10 @@ def theory(net, a=0.0):
 
 
 check_net = initialized("relu", lambda w: init.msra_normal_(w, mode="fan_in"))
-mine, library = theory(check_net), diagnostics.predicted_stds(check_net, input_std)
+mine, library = theory(check_net), minirect.theory.predicted_stds(check_net, input_std)
 for key in ("response_std", "grad_ratio"):
     assert np.allclose(mine[key], library[key])
-print("theory(a=0) == diagnostics.predicted_stds: True")
+print("theory(a=0) == minirect.theory.predicted_stds: True")
 
 # %% [markdown]
 # Five initializations. The first four are ReLU nets: a fixed std of 0.01 (the

@@ -22,7 +22,7 @@
 # initialization does. This notebook derives those effects, checks them
 # numerically, and compares the default nets against the paper's idealized
 # theory and against a theory that follows the real maps
-# (`diagnostics.geometry_aware_stds`), including the Monte Carlo treatment of
+# (`theory.geometry_aware_stds`), including the Monte Carlo treatment of
 # pooling and the finite-width correction. It assumes notebook 04.
 
 # %% tags=["parameters"]
@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minirect
-from minirect import diagnostics, nn
+from minirect import diagnostics, nn, theory
 from minirect.backend import to_numpy
 
 minirect.use(DEVICE)
@@ -85,7 +85,7 @@ print("device:", minirect.default_device(), "| default dtype:", minirect.tensor(
 # with depth exactly like the ½ of Xavier, for every initialization alike —
 # on the digits' 8×8 and 4×4 maps it is far from negligible. The table counts
 # the taps by hand, evaluates the formula, asks
-# `diagnostics.predicted_stds(conv, geometry=True, input_shape=(1, s, s))`, and
+# `theory.predicted_stds(conv, geometry=True, input_shape=(1, s, s))`, and
 # measures a conv on white noise; the last columns are the std kept per layer
 # and over 10 layers.
 
@@ -108,7 +108,7 @@ for s in (2, 4, 8, 14, 16, 28, 56, 224):
         minirect.seed(SEED)
         conv = nn.Conv2d(1, 64, 3, padding=1)
         w2 = float((to_numpy(conv.weight.data).astype(np.float64) ** 2).mean())
-        predicted = diagnostics.predicted_stds(nn.Sequential(conv), geometry=True, input_shape=(1, s, s))
+        predicted = theory.predicted_stds(nn.Sequential(conv), geometry=True, input_shape=(1, s, s))
         predicted_factor = predicted["rms_response"][0] ** 2 / (9 * w2)
         assert abs(predicted_factor - formula) < 1e-9
         noise = minirect.tensor(noise_rng.standard_normal((512 if s <= 8 else 64, 1, s, s)),
@@ -132,7 +132,7 @@ for s in (2, 4, 8, 14, 16, 28, 56, 224):
 # random factors over many layers makes one seed's std fall, on average, below
 # $\sqrt{E[\mathrm{Var}]}$.
 #
-# `diagnostics.geometry_aware_stds(model, inputs=x)` — the same as
+# `theory.geometry_aware_stds(model, inputs=x)` — the same as
 # `predicted_stds(model, geometry=True, inputs=x)` — carries the second moments
 # $E[x_p x_q]$ of one channel over all positions through the net: convs by the
 # in-map-tap rule, ReLU by the arc-cosine formula (whose diagonal is Eq. 8's ½),
@@ -142,17 +142,17 @@ for s in (2, 4, 8, 14, 16, 28, 56, 224):
 # (docs/derivations/initialization.md has the details).
 #
 # Below, the **default nets** of `minirect reproduce` (the Figure 2 and 3 nets
-# of `minirect.experiments.convergence`: 8×8 digits, a first stage at 8×8, a
+# of `minirect.experiments.recipe`: 8×8 digits, a first stage at 8×8, a
 # pool, then 4×4 maps, SPP and three fc layers), with the paper's Xavier and
 # MSRA in the backward form, at initialization: measured per-layer stds
 # (averaged over seeds, each seed its own weights and its own batch) against
 # the paper's idealized theory (dotted) and the geometry-aware one (dashed).
 
 # %%
-from minirect.experiments import convergence
+from minirect.experiments import recipe
 
 GEOMETRY_SEEDS = range(1) if FAST else range(32)    # one seed scatters ~2x at depth
-SAMPLES = 2000 if FAST else diagnostics.MONTE_CARLO_SAMPLES   # Monte Carlo draws per pooling layer
+SAMPLES = 2000 if FAST else theory.MONTE_CARLO_SAMPLES   # Monte Carlo draws per pooling layer
 
 
 def conv_map_sizes(model, size):
@@ -171,8 +171,8 @@ def conv_map_sizes(model, size):
 
 def default_net(figure, scheme):
     """Mean over seeds of the measured stds and of both theories, per weighted layer."""
-    config = convergence.make_config(figure)
-    train, _, classes, channels, size = convergence.load_data(config)
+    config = recipe.make_config(figure)
+    train, _, classes, channels, size = recipe.load_data(config)
     rows = {key: [] for key in ("response", "grad", "ideal_response", "ideal_grad",
                                 "geometry_response", "geometry_grad")}
     for seed in GEOMETRY_SEEDS:
@@ -181,10 +181,10 @@ def default_net(figure, scheme):
         if FAST:
             x_batch, y_batch = x_batch[:16], y_batch[:16]
         minirect.seed(seed)
-        model = convergence.build_model(config, scheme, classes, channels, size)
+        model = recipe.build_model(config, scheme, classes, channels, size)
         measured = diagnostics.layer_statistics(model, x_batch, y_batch)
-        ideal = diagnostics.predicted_stds(model, input_std=float(x_batch.data.std()))
-        geometry = diagnostics.geometry_aware_stds(model, inputs=x_batch, samples=SAMPLES)
+        ideal = theory.predicted_stds(model, input_std=float(x_batch.data.std()))
+        geometry = theory.geometry_aware_stds(model, inputs=x_batch, samples=SAMPLES)
         rows["response"].append([row["response_std"] for row in measured])
         rows["grad"].append([row["grad_std"] / measured[-1]["grad_std"] for row in measured])
         for name, theory_ in (("ideal", ideal), ("geometry", geometry)):

@@ -22,11 +22,11 @@
 # Read off the figure: MSRA's top-1 error drops below 0.95 at about epoch 1.1, Xavier's at about 1.6.
 #
 # This notebook runs the same comparison at a small scale through minirect's public API
-# (`minirect.experiments.convergence`), shows the per-layer signal at initialization against the
-# theory, the validation-error curves in the paper's style (MSRA red, Xavier blue), and, per layer,
-# whether the data or weight decay drives each update (footnote 2). The configuration and its
-# deviations from the paper are explained in `docs/reproduction.md`; the default setting is the
-# one `minirect reproduce fig2` runs.
+# (`minirect.experiments`: `recipe`, `runner`, `report`), shows the per-layer signal at
+# initialization against the theory, the validation-error curves in the paper's style (MSRA red,
+# Xavier blue), and, per layer, whether the data or weight decay drives each update (footnote 2).
+# The configuration and its deviations from the paper are explained in `docs/reproduction.md`;
+# the default setting is the one `minirect reproduce fig2` runs.
 
 # %% tags=["parameters"]
 # Parameters (papermill style: this cell is tagged "parameters").
@@ -35,7 +35,7 @@ import os
 FAST = os.environ.get("MINIRECT_NOTEBOOK_FAST", "0") == "1"   # tiny sizes: the test suite
 DEVICE = os.environ.get("MINIRECT_DEVICE", "cpu")              # "cpu" or "cuda"
 SEED = 0
-FULL = False   # the larger setting, meant for a GPU: MNIST, wider net (see convergence.FULL)
+FULL = False   # the larger setting, meant for a GPU: MNIST, wider net (see recipe.FULL)
 
 # %%
 # %matplotlib inline
@@ -55,8 +55,8 @@ if importlib.util.find_spec("minirect") is None:
 import matplotlib.pyplot as plt
 
 import minirect
-from minirect import diagnostics, runs
-from minirect.experiments import convergence
+from minirect import diagnostics, runs, theory
+from minirect.experiments import recipe, report, runner
 
 minirect.use(DEVICE)
 minirect.seed(SEED)
@@ -70,8 +70,8 @@ print("device:", minirect.default_device(), "| default dtype:", minirect.tensor(
 
 # %%
 out_dir = os.path.join("runs", "fig2" + ("-fast" if FAST else ""))
-config = convergence.make_config("fig2", fast=FAST, full=FULL,
-                                 device=DEVICE if DEVICE != "cpu" else None)
+config = recipe.make_config("fig2", fast=FAST, full=FULL,
+                            device=DEVICE if DEVICE != "cpu" else None)
 for key, value in dataclasses.asdict(config).items():
     print(f"{key:>14}: {value}")
 
@@ -90,27 +90,27 @@ for key, value in dataclasses.asdict(config).items():
 # (which exponent describes which quantity: the table in `docs/derivations/conventions.md`). The
 # forward signal shrinks alike. The cell below measures
 # both at initialization on this notebook's net (solid) against two predictions of
-# `diagnostics.predicted_stds`: the paper's idealized theory (dotted), which assumes large maps, and
+# `theory.predicted_stds`: the paper's idealized theory (dotted), which assumes large maps, and
 # the geometry-aware one (dashed), which also carries the zero padding, pooling and SPP of these
 # small maps (derived in notebook 04 and docs/derivations/initialization.md). On 8×8 digits the
 # padding alone makes even MSRA's signal decay; the ratio of the two inits is what the paper's
 # argument is about, and the geometry leaves it intact.
 
 # %%
-loaders = convergence.load_data(config)
+loaders = recipe.load_data(config)
 train_loader, val_loader, classes, channels, size = loaders
 x, y = next(iter(train_loader))
-stats, theory, idealized = {}, {}, {}
+stats, geometry, idealized = {}, {}, {}
 for init in ("msra", "xavier"):
     minirect.seed(SEED)
-    model = convergence.build_model(config, init, classes, channels, size).to(config.device)
+    model = recipe.build_model(config, init, classes, channels, size).to(config.device)
     label = init.upper() if init == "msra" else "Xavier"
     stats[label] = diagnostics.layer_statistics(model, x, y, config.weight_decay)
     # both theories for the input actually fed in
-    theory[label] = diagnostics.predicted_stds(model, geometry=True, inputs=x)
-    idealized[label] = diagnostics.predicted_stds(model, input_std=float(x.data.std()))
-fig = diagnostics.plot_layer_statistics(stats, theory=theory, idealized=idealized,
-                                        title=f"{config.depth}-layer net at initialization")
+    geometry[label] = theory.predicted_stds(model, geometry=True, inputs=x)
+    idealized[label] = theory.predicted_stds(model, input_std=float(x.data.std()))
+fig = report.plot_layer_statistics(stats, theory=geometry, idealized=idealized,
+                                   title=f"{config.depth}-layer net at initialization")
 plt.show()
 for label, s in stats.items():
     ratio = s[0]["grad_std"] / s[-1]["grad_std"]
@@ -120,20 +120,20 @@ for label, s in stats.items():
 # ## Training both initializations
 #
 # Each seed trains an MSRA net and a Xavier net with the same data order, learning rate, momentum
-# 0.9 and weight decay 5e-4. `run` also writes `history.csv`, `curves.png`, `layers.png` and
-# `summary.txt` into `out_dir`.
+# 0.9 and weight decay 5e-4. `runner.reproduce` also writes `history.csv`, `curves.png`,
+# `layers.png` and `summary.txt` into `out_dir`.
 
 # %%
 start = time.perf_counter()
 # A run already in out_dir (an earlier execution) is continued, not replaced; a new folder
 # starts one. Another setting there is refused: change out_dir.
-result = convergence.run("fig2", out_dir, config=config, progress=False,
-                         resume=runs.holds_run(out_dir))
+result = runner.reproduce("fig2", out_dir, config=config, progress=False,
+                          resume=runs.holds_run(out_dir))
 print(f"wall time: {time.perf_counter() - start:.0f} s")
-print(convergence.summary_text(result))
+print(report.summary_text(result))
 
 # %%
-convergence.plot_curves(result)
+report.plot_curves(result)
 plt.show()
 
 # %% [markdown]
@@ -153,7 +153,7 @@ plt.show()
 
 # %%
 # Footnote 2: is each layer's update driven by the data or by weight decay?
-convergence.plot_decay_ratios(result)
+report.plot_decay_ratios(result)
 plt.show()
 for r in result["summary"]["runs"]:
     print(f'{r["init"]:>6} seed {r["seed"]}: weight decay outweighs the data gradient in '

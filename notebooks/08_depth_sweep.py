@@ -66,7 +66,7 @@ import matplotlib.pyplot as plt
 
 import minirect
 from minirect import runs
-from minirect.experiments import sweep
+from minirect.experiments import recipe, report, runner
 
 minirect.use(DEVICE)
 minirect.seed(SEED)
@@ -84,8 +84,8 @@ print("device:", minirect.default_device(), "| FAST:", FAST)
 
 # %%
 out_dir = os.path.join("runs", "sweep-depth" + ("-fast" if FAST else ""))
-depths = (6, 10) if FAST else sweep.DEPTHS
-config = sweep.make_config(fast=FAST, device=DEVICE if DEVICE != "cpu" else None)
+depths = (6, 10) if FAST else recipe.DEPTHS
+config = recipe.make_config("sweep", fast=FAST, device=DEVICE if DEVICE != "cpu" else None)
 print("depths:", depths, "| seeds:", config.seeds, "| epochs per run:", config.epochs,
       "| lr:", config.lr, "| batch:", config.batch_size)
 for depth in depths:
@@ -100,9 +100,9 @@ for depth in depths:
 # which takes seconds.
 
 # %%
-result = sweep.run(out_dir, depths=depths, config=config, progress=False,
-                   resume=runs.holds_run(out_dir))
-print(sweep.table_text(result))
+result = runner.sweep(out_dir, depths=depths, config=config, progress=False,
+                      resume=runs.holds_run(out_dir))
+print(report.table_text(result))
 
 # %% [markdown]
 # ## Against depth
@@ -114,7 +114,7 @@ print(sweep.table_text(result))
 # padding, pooling) affects both inits alike, so it cancels in this ratio.
 
 # %%
-fig = sweep.plot(result)
+fig = report.plot_sweep(result)
 plt.show()
 
 # %% [markdown]

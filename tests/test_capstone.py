@@ -7,7 +7,7 @@ import pytest
 
 from minirect import exercises
 from minirect.exercises import capstone
-from minirect.experiments import convergence
+from minirect.experiments import recipe, runner
 
 STUDENT = pathlib.Path(__file__).parent / "course" / "student_capstone.py"
 
@@ -22,8 +22,8 @@ def test_capstone_with_correct_code_gives_the_verdict_of_reproduce(tmp_path, cap
     for name in ("relu_backward", "conv2d_forward", "conv2d_backward", "max_pool2d_backward",
                  "softmax_cross_entropy_backward", "msra_std", "sgd_step"):
         assert calls.student.get(name, 0) > 0, f"{name}: the student's code never ran"
-    reference = convergence.run("fig3", str(tmp_path / "reproduce"), progress=False,
-                                config=convergence.make_config("fig3", fast=True), workers=1)
+    reference = runner.reproduce("fig3", str(tmp_path / "reproduce"), progress=False,
+                                 config=recipe.make_config("fig3", fast=True), workers=1)
     assert _verdict_words(result) == _verdict_words(reference)
     ours = {(r["init"], r["seed"]): r["final_error"] for r in result["summary"]["runs"]}
     theirs = {(r["init"], r["seed"]): r["final_error"] for r in reference["summary"]["runs"]}

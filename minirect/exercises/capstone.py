@@ -207,7 +207,7 @@ def first_failure(path, defined, timeout: float = 60.0):
 def train(path, out_dir="runs/capstone", fast=False, epochs=None, seeds=None, resume=False,
           overwrite=False, progress=True):
     """Check the student's functions, then run Figure 3 with them; returns (result, calls)."""
-    from ..experiments import convergence
+    from ..experiments import recipe, runner
     from . import defined_names
 
     sandbox.static_check(path)                     # the grader's rules before anything runs
@@ -217,14 +217,14 @@ def train(path, out_dir="runs/capstone", fast=False, epochs=None, seeds=None, re
         raise CapstoneRefused(f"{name} fails its check, so it cannot run in the net:\n  {verdict}\n"
                               f"Fix it first: minirect exercises check {path} --only {name}")
     student = load_checked(path)
-    config = convergence.make_config("fig3", fast=fast, epochs=epochs, seeds=seeds)
+    config = recipe.make_config("fig3", fast=fast, epochs=epochs, seeds=seeds)
     config = replace(config, device="cpu")
     calls = Calls()
     with swapped_in(student, calls) as mine:
         if progress:
             _print_whose(mine)
-        result = convergence.run("fig3", out_dir, progress=progress, config=config, workers=1,
-                                 resume=resume, overwrite=overwrite)
+        result = runner.reproduce("fig3", out_dir, progress=progress, config=config, workers=1,
+                                  resume=resume, overwrite=overwrite)
     return result, calls
 
 

@@ -3,10 +3,11 @@
 Each answer is a number, an array or a short function, checked on seeded
 cases like the code exercises. The student derives it (``describe`` gives the
 question and hints, never the final formula); the expected values come from
-minirect's own code (``minirect.diagnostics``, ``minirect.init``,
-``minirect.optim``, ``minirect.functional``, ``minirect.experiments``) or from
-an independent route (exact rational arithmetic, quadrature, a trace of
-covariance matrices), not from the reference solution.
+minirect's own code (``minirect.theory``, ``minirect.diagnostics``,
+``minirect.init``, ``minirect.optim``, ``minirect.functional``,
+``minirect.experiments``) or from an independent route (exact rational
+arithmetic, quadrature, a trace of covariance matrices), not from the
+reference solution.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import math
 from contextlib import contextmanager
 from fractions import Fraction
 
-from .. import backend, diagnostics, init, nn, optim
+from .. import backend, diagnostics, init, nn, optim, theory
 from .. import functional as F
 from ..autograd import Tensor
-from ..experiments import convergence
+from ..experiments import report
 from ._checker import Case, Exercise, Mistake, case_rng, engine_grads, np
 
 @contextmanager
@@ -182,7 +183,7 @@ def padding_factor(s, k):
 
 
 def _engine_padding_factor(s, k):
-    index, _ = diagnostics.tap_index((s, s), k, stride=1, padding=(k - 1) // 2)
+    index, _ = theory.tap_index((s, s), k, stride=1, padding=(k - 1) // 2)
     return (float((index < s * s).mean()),)
 
 
@@ -375,7 +376,7 @@ def prelu_output_moments(a, std):
 
 def _quadrature_prelu_moments(a, std):
     """E[x²] from minirect's arc-cosine kernel; E[x] by the trapezoid rule on each half-line."""
-    second = float(diagnostics.rectified_moments(np.array([[std * std]]), a)[0, 0])
+    second = float(theory.rectified_moments(np.array([[std * std]]), a)[0, 0])
     y = np.linspace(0.0, 14.0 * std, 200001)
     density = np.exp(-0.5 * (y / std) ** 2) / (std * math.sqrt(2 * math.pi))
     positive = float(np.trapezoid(y * density, y))           # E[max(0, y)]
@@ -429,7 +430,7 @@ def _engine_prelu_chain(a):
     """Propagate E[y²] with minirect's rectified second moments, layer by layer."""
     variance, stds = 1.0, []
     for a_l in np.asarray(a, dtype="float64"):
-        second = float(diagnostics.rectified_moments(np.array([[variance]]), float(a_l))[0, 0])
+        second = float(theory.rectified_moments(np.array([[variance]]), float(a_l))[0, 0])
         n = 9 * 64                                   # any fan-in: n · (2/n) cancels
         variance = n * init.msra_std((64, 64, 3, 3), 0.0, "fan_in") ** 2 * second
         stds.append(math.sqrt(variance))
@@ -593,8 +594,8 @@ def _chain_model(shapes, scheme, mode):
 
 
 def _engine_response_ratio(shapes, mode):
-    xavier = diagnostics.idealized_stds(_chain_model(shapes, "xavier", mode))["response_std"]
-    msra = diagnostics.idealized_stds(_chain_model(shapes, "msra", mode))["response_std"]
+    xavier = theory.idealized_stds(_chain_model(shapes, "xavier", mode))["response_std"]
+    msra = theory.idealized_stds(_chain_model(shapes, "msra", mode))["response_std"]
     return (np.array(xavier) / np.array(msra),)
 
 
@@ -684,7 +685,7 @@ GRADIENT_RATIOS = Exercise(
                         "msra", "fan_in"),
                        ("fc layers", ((100, 50), (100, 100), (10, 100)), "xavier", "fan_in")]],
     expected=lambda shapes, scheme, mode: (
-        np.array(diagnostics.idealized_stds(_chain_model(shapes, scheme, mode))["grad_ratio"]),),
+        np.array(theory.idealized_stds(_chain_model(shapes, scheme, mode))["grad_ratio"]),),
     mistakes=[
         Mistake("the last layer's own weights do not act on ∂E/∂y_L: the chain from layer l up to "
                 "L has L − l factors, one per layer above l",
@@ -886,7 +887,7 @@ def _engine_fig3(msra_final_error, xavier_min_loss, msra_grad1, xavier_grad1, K)
     msra = {"final_error": msra_final_error, "first_layer_grad_std": msra_grad1}
     xavier = {"min_val_loss_over_chance_loss": xavier_min_loss / math.log(K),
               "first_layer_grad_std": xavier_grad1}
-    verdict = convergence.fig3_criterion(msra, xavier, 1.0 - 1.0 / K)
+    verdict = report.fig3_criterion(msra, xavier, 1.0 - 1.0 / K)
     return tuple(float(verdict[key]) for key in ("msra_converged", "xavier_stalled",
                                                  "xavier_gradient_vanished"))
 
@@ -1075,7 +1076,7 @@ def _engine_vanishing_depth(depths, threshold):
     ratios = []
     for depth in depths:
         shapes = ((16, 16),) * int(depth)
-        first = [diagnostics.idealized_stds(_chain_model(shapes, scheme, "fan_out"))["grad_ratio"][0]
+        first = [theory.idealized_stds(_chain_model(shapes, scheme, "fan_out"))["grad_ratio"][0]
                  for scheme in ("xavier", "msra")]
         ratios.append(first[0] / first[1])
     ratios = np.array(ratios)
