@@ -86,17 +86,3 @@ def vanishing_layers(stats: list, threshold: float = 1.0) -> list:
     """Names of layers whose update is dominated by weight decay (footnote 2)."""
     return [s["name"] for s in stats if s["decay_ratio"] > threshold]
 
-
-# The theory and the plot lived here before; their old names still work (notebooks,
-# exercises): ``diagnostics.predicted_stds`` is ``theory.predicted_stds``, and so on.
-_MOVED = {name: "minirect.theory" for name in (
-    "predicted_stds", "idealized_stds", "geometry_aware_stds", "MONTE_CARLO_SAMPLES",
-    "rectified_moments", "energy_fluctuation", "tap_index", "pool_bins", "max_pool_moments")}
-_MOVED["plot_layer_statistics"] = "minirect.experiments.report"
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        import importlib
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -195,15 +195,20 @@ def test_the_decay_ratio_plot_draws_each_run_at_both_times(tmp_path):
     assert (tmp_path / "decay.png").stat().st_size > 1000
 
 
-def test_the_theorys_old_names_in_diagnostics_still_work():
-    """Notebooks and exercises reach the theory and the plot through ``diagnostics``."""
+def test_one_name_per_thing():
+    """The theory lives in ``theory`` and the plot in ``report``, not also in ``diagnostics``;
+    the experiments are ``recipe``, ``runner`` and ``report``, without alias modules."""
+    import importlib
+
     for name in ("predicted_stds", "idealized_stds", "geometry_aware_stds", "rectified_moments",
                  "energy_fluctuation", "tap_index", "pool_bins", "max_pool_moments",
                  "MONTE_CARLO_SAMPLES"):
-        assert getattr(diagnostics, name) is getattr(theory, name)
-    assert diagnostics.plot_layer_statistics is report.plot_layer_statistics
-    with pytest.raises(AttributeError):
-        _ = diagnostics.no_such_name
+        assert hasattr(theory, name) and not hasattr(diagnostics, name), name
+    assert hasattr(report, "plot_layer_statistics")
+    assert not hasattr(diagnostics, "plot_layer_statistics")
+    for module in ("convergence", "sweep"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"minirect.experiments.{module}")
 
 
 def test_tap_index_reads_the_windows_of_conv2d():

@@ -2,8 +2,7 @@
 
 ``recipe`` (config, data, net, optimizer) → ``runner`` (the experiments and the
 one run they are made of; ``executors``: where the runs execute) → ``report``
-(summaries, verdicts, plots). ``convergence`` and ``sweep`` keep the first names.
+(summaries, verdicts, plots).
 """
 
-from . import convergence  # noqa: F401
-from .runner import reproduce  # noqa: F401
+from . import recipe, report, runner  # noqa: F401
