@@ -92,13 +92,13 @@ class Tensor:
     def size(self): return self.data.size
 
     @property
-    def dtype(self): return self.data.dtype
+    def dtype(self): return backend.dtype(self.data.dtype)    # a NumPy dtype, on any library
 
     @property
     def device(self) -> str: return backend.device_of(self.data)
 
     @property
-    def xp(self): return backend.get_array_module(self.data)
+    def xp(self): return backend.array_module(self.data)
 
     @property
     def is_leaf(self) -> bool: return self.creator is None
@@ -119,7 +119,7 @@ class Tensor:
     def item(self):
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return backend.to_numpy(self.data).reshape(()).item()    # the named host copy
 
     def __float__(self): return float(self.item())
     def tolist(self): return self.numpy().tolist()
@@ -172,7 +172,7 @@ class Tensor:
             backend.get_array_module(self.data, grad, op="backward")   # same backend, or TypeError
             # Python data (a list) has no dtype of its own: it takes the output's.
             grad = backend.asarray(grad, dtype=None if hasattr(grad, "dtype") else self.dtype)
-            if grad.shape != self.shape or grad.dtype != self.dtype:
+            if grad.shape != self.shape or backend.dtype(grad.dtype) != self.dtype:
                 raise ValueError(f"backward(): grad is {grad.shape} {grad.dtype}, the output is "
                                  f"{self.shape} {self.dtype}")
         if self.creator is None:
@@ -283,12 +283,13 @@ def chain_rule_steps(order, pending):
         gys = [pending.pop(id(o), None) if o is not None else None for o in outputs]
         if all(g is None for g in gys):
             continue
-        gys = [fn.xp.zeros(s, dtype=d) if g is None else g for g, (s, d) in zip(gys, fn.output_meta)]
+        gys = [fn.xp.zeros(s, dtype=d, **on) if g is None else g
+               for g, (s, d, on) in zip(gys, fn.output_meta)]
         gxs = _call_backward(fn, gys)
         for x, gx in zip(fn.inputs, gxs):
             if gx is None or not x.requires_grad:
                 continue
-            if gx.shape != x.shape or gx.dtype != x.dtype:
+            if gx.shape != x.shape or backend.dtype(gx.dtype) != x.dtype:
                 raise RuntimeError(f"{type(fn).__name__}.backward: gradient {gx.shape} "
                                    f"{gx.dtype} does not match input {x.shape} {x.dtype}")
             if x.creator is not None:
@@ -362,7 +363,7 @@ class Function:
         tensors = _as_tensors(inputs, cls.__name__)
         arrays = [t.data for t in tensors]
         _check_kinds(cls, arrays)
-        fn.xp = backend.get_array_module(*arrays, op=cls.__name__)
+        fn.xp = backend.array_module(*arrays, op=cls.__name__)
         outputs = fn.forward(*arrays)
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
@@ -371,7 +372,7 @@ class Function:
         if needs_grad:
             fn.inputs = tuple(tensors)
             fn.outputs = tuple(weakref.ref(r) for r in results)
-            fn.output_meta = tuple((y.shape, y.dtype) for y in outputs)
+            fn.output_meta = tuple((y.shape, y.dtype, backend.on_device_of(y)) for y in outputs)
             for r in results:
                 r.creator = fn
         else:
@@ -385,7 +386,7 @@ def _check_kinds(cls, arrays) -> None:
         return
     wanted = [cls.accepts] * len(arrays) if isinstance(cls.accepts, str) else cls.accepts
     for array, kind in zip(arrays, wanted):
-        got = array.dtype.kind          # NumPy and CuPy arrays both carry a NumPy dtype
+        got = backend.dtype(array.dtype).kind     # as a NumPy dtype (any library's)
         if kind == "float" and got != "f":
             raise TypeError(
                 f"{cls.__name__}: got an input of dtype {array.dtype}, but it computes on floating-point "
@@ -416,7 +417,7 @@ def _as_tensors(inputs, op_name):
     def is_python_data(x):           # a list of labels, say: made an array on the others' device
         return isinstance(x, (list, tuple))
     arrays = [backend.unwrap(x) for x in inputs if not (is_scalar(x) or is_python_data(x))]
-    float_dtypes = [a.dtype for a in arrays if backend.is_float(a)]
+    float_dtypes = [backend.dtype(a.dtype) for a in arrays if backend.is_float(a)]
     ref_dtype = float_dtypes[0] if float_dtypes else None
     ref_device = backend.device_of(arrays[0]) if arrays else None
     inputs = [backend.asarray(x, device=ref_device) if is_python_data(x) else x for x in inputs]
@@ -426,7 +427,7 @@ def _as_tensors(inputs, op_name):
             tensors.append(x)
         elif is_scalar(x):
             if hasattr(x, "ndim") and backend.device_of(x) == ref_device:
-                value = x if ref_dtype is None else x.astype(ref_dtype)   # stays on its device
+                value = backend.asarray(x, dtype=ref_dtype)     # stays on its device
             else:
                 value = backend.asarray(x, dtype=ref_dtype, device=ref_device)
             tensors.append(Tensor(value))
@@ -461,7 +462,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     """
     t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
     if t.data is backend.unwrap(data):              # the caller's own array: copy it
-        t.data = t.data.copy()
+        t.data = backend.array_module(t.data).asarray(t.data, copy=True)
     return t
 
 

@@ -3,8 +3,13 @@
 Everything above this file asks *here* for the array module (``xp``) that owns
 its arrays, so one piece of code runs on NumPy (CPU) and CuPy (GPU):
 
-    xp = get_array_module(x, w)      # numpy or cupy, never a silent mix
+    xp = array_module(x, w)      # the standard's namespace of x and w, never a silent mix
     y = xp.maximum(x, 0)
+
+The teaching core computes with the Python array API standard's functions
+only, so it also runs on any conforming library (array_api_strict's fake
+device in the tests, PyTorch through array-api-compat); docs/gpu.md, "The
+array API".
 
 What lives here:
 
@@ -29,6 +34,7 @@ import importlib
 import os
 import threading
 
+import array_api_compat
 import numpy
 
 DEFAULT_DTYPE = numpy.float32
@@ -101,8 +107,15 @@ def is_cupy_array(a) -> bool:
     return type(a).__module__.startswith("cupy")
 
 
+def _library(a) -> str:
+    """'numpy', 'cupy', or the top module of another array library ('array_api_strict', 'torch')."""
+    foreign = hasattr(a, "__array_namespace__") and not isinstance(a, numpy.ndarray)
+    return type(a).__module__.split(".")[0] if foreign or is_cupy_array(a) else "numpy"
+
+
 def get_array_module(*arrays, op: str = "operation"):
-    """Return ``numpy`` or ``cupy``: the module owning the given arrays.
+    """Return ``numpy`` or ``cupy``: the module owning the given arrays (for
+    another array library: its standard namespace, from array-api-compat).
 
     Tensors are unwrapped; Python scalars and ``None`` are ignored. Mixing NumPy
     and CuPy arrays raises a ``TypeError`` that names ``op`` and both types,
@@ -113,7 +126,7 @@ def get_array_module(*arrays, op: str = "operation"):
         a = unwrap(a)
         if a is None or isinstance(a, (int, float, bool)):
             continue
-        kind = "cupy" if is_cupy_array(a) else "numpy"
+        kind = _library(a)
         if found is None:
             found = (kind, a)
         elif kind != found[0]:
@@ -122,22 +135,39 @@ def get_array_module(*arrays, op: str = "operation"):
                 f"and a {type(a).__module__}.{type(a).__name__}; move both to one device "
                 "first with .to('cpu') or .to('cuda')."
             )
-    if found is not None and found[0] == "cupy":
-        return _cupy()
-    return numpy
+    if found is None or found[0] in ("numpy", "cupy"):
+        return _cupy() if found is not None and found[0] == "cupy" else numpy
+    return array_api_compat.array_namespace(found[1])
 
 
-def device_of(array) -> str:
-    """'cuda' for a CuPy array, 'cpu' otherwise."""
-    return "cuda" if is_cupy_array(unwrap(array)) else "cpu"
+def array_module(*arrays, op: str = "operation"):
+    """The namespace the teaching core computes with, for the given arrays.
+
+    Fast paths on: ``numpy`` or ``cupy`` (as ``get_array_module``). Off: the
+    array API standard's namespace of the arrays (``array_api_compat.array_namespace``;
+    for NumPy it wraps NumPy's own functions, so results are bit-identical).
+    """
+    xp = get_array_module(*arrays, op=op)
+    if xp is numpy or xp is _cupy_module:
+        return xp if _fast_on else importlib.import_module("array_api_compat." + xp.__name__)
+    return xp
+
+
+def device_of(array):
+    """'cuda' for a CuPy array, 'cpu' for NumPy; another library's array: its device object."""
+    array = unwrap(array)
+    kind = _library(array)
+    return {"cupy": "cuda", "numpy": "cpu"}.get(kind) or array_api_compat.device(array)
 
 
 # ----------------------------------------------------------------------------
 # Devices
 # ----------------------------------------------------------------------------
 
-def _check_device(device: str) -> str:
-    device = str(device).lower()
+def _check_device(device):
+    if not isinstance(device, str):     # another library's device (array_api_strict.Device("device1"))
+        return device
+    device = device.lower()
     if device in ("cuda", "cuda:0", "gpu", "cpu"):
         return "cpu" if device == "cpu" else "cuda"
     if device.startswith("cuda:") and device[5:].isdigit():    # minirect uses one GPU: cuda:0
@@ -173,17 +203,25 @@ def using(device: str):
 def module_for(device: str | None = None):
     """The array module for a device name (default: the current default)."""
     device = _check_device(device or _default_device)
+    if not isinstance(device, str):     # another library's device: that library's module
+        return importlib.import_module(type(device).__module__.split(".")[0])
     return _require_cuda() if device == "cuda" else numpy
 
 
-def to_device(array, device: str):
-    """Copy an array to 'cpu' (NumPy) or 'cuda' (CuPy); no copy if already there."""
+def to_device(array, device):
+    """Copy an array to 'cpu' (NumPy), 'cuda' (CuPy) or another library's device
+    (through the host); no copy if already there."""
     device = _check_device(device)
-    return _require_cuda().asarray(array) if device == "cuda" else to_numpy(array)
+    if isinstance(device, str):
+        return _require_cuda().asarray(array) if device == "cuda" else to_numpy(array)
+    return array if device_of(array) == device else module_for(device).asarray(to_numpy(array), device=device)
 
 
 def to_numpy(array):
-    """A NumPy array with the same values (a host copy for CuPy arrays)."""
+    """A NumPy array with the same values (a host copy for CuPy arrays and other devices)."""
+    if _library(array) not in ("numpy", "cupy") and hasattr(array, "__array_namespace__"):
+        host = array_api_compat.array_namespace(array).__array_namespace_info__().default_device()
+        array = array_api_compat.to_device(array, host)
     return array.get() if is_cupy_array(array) else numpy.asarray(array)
 
 
@@ -196,13 +234,19 @@ def asarray(value, dtype=None, device: str | None = None):
     """
     if isinstance(value, numpy.generic):      # NumPy scalars keep their dtype
         value = numpy.asarray(value)
-    if is_cupy_array(value) or isinstance(value, numpy.ndarray):
+    if is_cupy_array(value) or isinstance(value, numpy.ndarray) or hasattr(value, "__array_namespace__"):
         arr = value if device is None else to_device(value, device)
-        return arr if dtype is None else get_array_module(arr).asarray(arr, dtype=dtype)
+        xp = get_array_module(arr)
+        return arr if dtype is None else xp.asarray(arr, dtype=getattr(xp, numpy.dtype(dtype).name))
     host = numpy.asarray(value, dtype=dtype)
     if dtype is None and host.dtype == numpy.float64:
         host = host.astype(DEFAULT_DTYPE)
-    return module_for(device).asarray(host)
+    return to_device(host, device or _default_device)
+
+
+def zeros(shape, dtype=None, device=None):
+    """Zeros of ``dtype`` (default float32) on ``device`` (default: the default device)."""
+    return asarray(numpy.zeros(shape, dtype or DEFAULT_DTYPE), device=device or _default_device)
 
 
 # ----------------------------------------------------------------------------
@@ -210,12 +254,21 @@ def asarray(value, dtype=None, device: str | None = None):
 # ----------------------------------------------------------------------------
 
 def dtype(name) -> numpy.dtype:
-    """A NumPy dtype object (CuPy uses the same dtype objects)."""
-    return numpy.dtype(name)
+    """A NumPy dtype object (CuPy uses the same dtype objects; another library's
+    dtype, e.g. array_api_strict.float32, is named by the last part of its name)."""
+    try:
+        return numpy.dtype(name)
+    except TypeError:
+        return numpy.dtype(str(name).rsplit(".", 1)[-1])
+
+
+def dtype_in(xp, name):
+    """The dtype ``name`` ('float32', a NumPy dtype, ...) as the namespace ``xp`` spells it."""
+    return getattr(xp, dtype(name).name)
 
 
 def is_float(array) -> bool:
-    return numpy.dtype(array.dtype).kind == "f"
+    return dtype(array.dtype).kind == "f"
 
 
 def broadcast_shapes(*shapes) -> tuple:
@@ -271,18 +324,17 @@ def set_rng_state(state: dict) -> None:
 # Helpers that differ between NumPy and CuPy
 # ----------------------------------------------------------------------------
 
-def scatter_add(target, index, values) -> None:
-    """``target[index] += values`` where repeated indices accumulate.
+def on_device_of(array) -> dict:
+    """The ``device=`` keyword that makes a new array (``xp.zeros(..., **on_device_of(x))``)
+    on ``array``'s device: none for NumPy/CuPy (their current device), the array's
+    device for other libraries (array_api_strict's device1 refuses a silent mix)."""
+    return {} if _library(array) in ("numpy", "cupy") else {"device": array_api_compat.device(array)}
 
-    Plain ``target[index] += values`` keeps only one of the repeated writes on
-    both backends; the ufunc method ``add.at`` (NumPy, and CuPy ≥ 13) adds
-    them all. Used by indexing's and SPP's backward passes, not by hot paths.
-    """
-    xp = get_array_module(target)
-    if hasattr(xp.add, "at"):
-        xp.add.at(target, index, values)
-    else:   # older CuPy
-        importlib.import_module("cupyx").scatter_add(target, index, values)
+
+def contiguous(array):
+    """A C-ordered copy for NumPy/CuPy (so later GEMMs see one layout, bit for bit as
+    before); other libraries' arrays as they are: the standard has no memory layout."""
+    return get_array_module(array).ascontiguousarray(array) if _library(array) in ("numpy", "cupy") else array
 
 
 def synchronize(xp=None) -> None:

@@ -55,32 +55,34 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     for t in checked:
         t.grad = None
     _scalar(fn, inputs, projection).backward()
-    analytic = [t.grad if t.grad is not None else t.xp.zeros_like(t.data) for t in checked]
-
+    analytic = [backend.to_numpy(t.grad) if t.grad is not None else 0.0 * backend.to_numpy(t.data)
+                for t in checked]
     for which, (t, ga) in enumerate(zip(checked, analytic)):
-        if not t.data.flags.c_contiguous:
-            t.data = t.data.copy()           # C order, so that reshape(-1) is a view
-        numeric = t.xp.zeros_like(t.data)
-        flat = t.data.reshape(-1)        # a view: edits change t.data
-        num_flat = numeric.reshape(-1)
+        # Perturb a host copy and move it to t's device (the named calls in backend), so
+        # this works on any array library, whether or not its arrays can be written in place.
+        original, host = t.data, backend.to_numpy(t.data).copy()
+        flat, numeric = host.reshape(-1), backend.module_for("cpu").zeros(host.size)
         with no_grad():
             for j in range(flat.size):
                 old = flat[j].item()
                 flat[j] = old + eps
+                t.data = backend.to_device(host, t.device)
                 plus = _scalar(fn, inputs, projection).item()
                 flat[j] = old - eps
+                t.data = backend.to_device(host, t.device)
                 minus = _scalar(fn, inputs, projection).item()
                 flat[j] = old
-                num_flat[j] = (plus - minus) / (2 * eps)
-        err = abs(ga - numeric)
+                numeric[j] = (plus - minus) / (2 * eps)
+        t.data = original
+        err = abs(ga.reshape(-1) - numeric)
         limit = atol + rtol * abs(numeric)
         if (err > limit).any():
-            worst = int(((err - limit).reshape(-1)).argmax())
-            idx = tuple(int(i) for i in backend.module_for("cpu").unravel_index(int(worst), t.shape))
+            worst = int((err - limit).argmax())
+            idx = tuple(int(i) for i in backend.module_for("cpu").unravel_index(worst, t.shape))
             msg = (f"gradcheck failed for input {which} (shape {t.shape}) at index {idx}: "
                    f"analytic {ga.reshape(-1)[worst].item():.6g}, numerical "
-                   f"{numeric.reshape(-1)[worst].item():.6g}, abs error "
-                   f"{err.reshape(-1)[worst].item():.3g} > {limit.reshape(-1)[worst].item():.3g}")
+                   f"{numeric[worst].item():.6g}, abs error "
+                   f"{err[worst].item():.3g} > {limit[worst].item():.3g}")
             if raise_exception:
                 raise GradcheckError(msg)
             return False

@@ -69,7 +69,7 @@ def uniform_(tensor, low: float = 0.0, high: float = 1.0):
 
 
 def constant_(tensor, value: float):
-    tensor.data = tensor.xp.full(tensor.shape, value, dtype=tensor.dtype)
+    tensor.data = tensor.xp.full_like(tensor.data, value)
     return tensor
 
 

@@ -77,7 +77,7 @@ class SGD:
         """The momentum buffer of ``p`` (zeros at first), on ``p``'s device."""
         v = self.velocity.get(id(p))
         if v is None:
-            v = self.velocity[id(p)] = backend.get_array_module(p.data).zeros_like(p.data)
+            v = self.velocity[id(p)] = backend.array_module(p.data).zeros_like(p.data)
         elif backend.device_of(v) != p.device:                  # state follows the parameter
             v = self.velocity[id(p)] = backend.to_device(v, p.device)
         return v
@@ -107,7 +107,7 @@ class SGD:
             if tuple(v.shape) != tuple(p.shape):
                 raise ValueError(f"load_state_dict: momentum buffer {i} has shape {v.shape}, "
                                  f"parameter has {p.shape}")
-            self.velocity[id(p)] = backend.to_device(v, p.device).astype(p.dtype)
+            self.velocity[id(p)] = backend.asarray(backend.to_device(v, p.device), dtype=p.dtype)
 
     def to(self, device: str):
         """Move momentum buffers to a device (``step`` also does this lazily)."""

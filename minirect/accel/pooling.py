@@ -16,6 +16,8 @@ tests/test_accel.py compares outputs, winners and gradients.
 
 from __future__ import annotations
 
+import importlib
+
 from .. import backend
 from ..autograd import Function
 from ..functional.conv import _check_4d, _pad, _pair, _tap, spp_bins
@@ -33,7 +35,7 @@ class MaxPoolForward:
         (kh, kw), (ph, pw) = kernel, padding
         xp = backend.get_array_module(x)
         xpad = _pad(x, ph, pw, value=-float("inf"))
-        taps = [_tap(xpad, i, j, out_hw, stride) for i in range(kh) for j in range(kw)]
+        taps = [xpad[_tap(i, j, out_hw, stride)] for i in range(kh) for j in range(kw)]
         y = taps[0].copy()
         for tap in taps[1:]:
             xp.maximum(y, tap, out=y)
@@ -95,5 +97,19 @@ class SppLevel(Function):
         batch, channel = xp.arange(N)[:, None, None, None], xp.arange(C)[None, :, None, None]
         # A scatter-add, not `gx[...] += gy`: overlapping bins (and maps smaller
         # than the grid) can share one winning pixel, whose gradients must add up.
-        backend.scatter_add(gx, (batch, channel, self.win_rows, self.win_cols), gy)
+        _scatter_add(gx, (batch, channel, self.win_rows, self.win_cols), gy)
         return gx
+
+
+def _scatter_add(target, index, values) -> None:
+    """``target[index] += values`` where repeated indices accumulate (NumPy/CuPy only).
+
+    Plain ``target[index] += values`` keeps only one of the repeated writes on
+    both backends; the ufunc method ``add.at`` (NumPy, and CuPy >= 13) adds them
+    all. The reference (functional/conv.py) needs none: it adds ``where`` masks.
+    """
+    xp = backend.get_array_module(target)
+    if hasattr(xp.add, "at"):
+        xp.add.at(target, index, values)
+    else:   # older CuPy
+        importlib.import_module("cupyx").scatter_add(target, index, values)

@@ -20,7 +20,7 @@ class ReLU(Function):
 
     def backward(self, gy):
         (y,) = self.saved
-        return gy * (y > 0)
+        return self.xp.where(y > 0, gy, 0.0)
 
 
 class LeakyReLU(Function):
@@ -28,11 +28,11 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return self.xp.where(x > 0, x, x * x.dtype.type(self.slope))
+        return self.xp.where(x > 0, x, x * self.slope)       # a Python float keeps x's dtype
 
     def backward(self, gy):
         (x,) = self.saved
-        return self.xp.where(x > 0, gy, gy * gy.dtype.type(self.slope))
+        return self.xp.where(x > 0, gy, gy * self.slope)
 
 
 class PReLU(Function):
@@ -52,7 +52,7 @@ class PReLU(Function):
         if a.ndim != 1 or a.shape[0] not in (1, x.shape[1]):
             raise ValueError(f"prelu: a must have shape (1,) or (C,) = ({x.shape[1]},), "
                              f"got {a.shape}")
-        a_b = a.reshape((1, -1) + (1,) * (x.ndim - 2))    # broadcast over N and space
+        a_b = self.xp.reshape(a, (1, -1) + (1,) * (x.ndim - 2))    # broadcast over N and space
         self.save_for_backward(x, a_b)
         return self.xp.maximum(x, 0) + a_b * self.xp.minimum(x, 0)
 
@@ -60,9 +60,9 @@ class PReLU(Function):
         x, a_b = self.saved
         negative = self.xp.minimum(x, 0)                   # recomputed: cheaper than storing it
         gx = self.xp.where(x > 0, gy, gy * a_b)
-        per_channel = (gy * negative).sum(axis=(0,) + tuple(range(2, x.ndim)))
-        ga = per_channel if a_b.size > 1 else per_channel.sum(keepdims=True)
-        return gx, ga.reshape(a_b.size)
+        per_channel = self.xp.sum(gy * negative, axis=(0,) + tuple(range(2, x.ndim)))
+        ga = per_channel if a_b.size > 1 else self.xp.sum(per_channel, keepdims=True)
+        return gx, self.xp.reshape(ga, (a_b.size,))
 
 
 def relu(x):

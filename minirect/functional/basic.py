@@ -33,8 +33,9 @@ def sum_to_shape(g, shape):
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape) if lead else g
+    xp = backend.array_module(g)
+    g = xp.sum(g, axis=axes, keepdims=True)
+    return xp.reshape(g, shape) if lead else g
 
 
 def _broadcast_shape(op, *shapes):
@@ -197,7 +198,7 @@ class Sigmoid(Function):
     def forward(self, x):
         y = (self.xp.tanh(x * 0.5) + 1) * 0.5
         self.save_for_backward(y)
-        return y.astype(x.dtype, copy=False)
+        return self.xp.astype(y, x.dtype, copy=False)
 
     def backward(self, gy):
         (y,) = self.saved
@@ -211,9 +212,9 @@ class AsType(Function):
 
     def forward(self, x):
         self.in_dtype = x.dtype
-        return x.astype(self.dtype)
+        return self.xp.astype(x, backend.dtype_in(self.xp, self.dtype))
 
-    def backward(self, gy): return gy.astype(self.in_dtype)
+    def backward(self, gy): return self.xp.astype(gy, self.in_dtype)
 
 
 # ----------------------------------------------------------------------------
@@ -229,8 +230,8 @@ def _normalize_axis(axis, ndim):
 
 def _expand_reduced(g, in_shape, axes):
     """Reshape a reduced gradient so it broadcasts against the input again."""
-    shape = [1 if i in axes else n for i, n in enumerate(in_shape)]
-    return g.reshape(shape)
+    shape = tuple(1 if i in axes else n for i, n in enumerate(in_shape))
+    return backend.array_module(g).reshape(g, shape)
 
 
 class Sum(Function):
@@ -239,11 +240,11 @@ class Sum(Function):
     def forward(self, x):
         self.in_shape = x.shape
         self.axes = _normalize_axis(self.axis, x.ndim)
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+        return self.xp.sum(x, axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
         g = _expand_reduced(gy, self.in_shape, self.axes)
-        return self.xp.broadcast_to(g, self.in_shape).copy()
+        return self.xp.asarray(self.xp.broadcast_to(g, self.in_shape), copy=True)
 
 
 class Mean(Sum):
@@ -255,9 +256,9 @@ class Mean(Sum):
     def forward(self, x):
         total = super().forward(x)
         self.count = math.prod(x.shape[a] for a in self.axes)
-        return total / total.dtype.type(self.count)
+        return total / self.count          # a Python int keeps the dtype
 
-    def backward(self, gy): return super().backward(gy / gy.dtype.type(self.count))
+    def backward(self, gy): return super().backward(gy / self.count)
 
 
 class Max(Function):
@@ -269,17 +270,16 @@ class Max(Function):
 
     def forward(self, x):
         self.axes = _normalize_axis(self.axis, x.ndim)
-        y = x.max(axis=self.axes, keepdims=True)
+        y = self.xp.max(x, axis=self.axes, keepdims=True)
         self.save_for_backward(x, y)
-        return y if self.keepdims else y.reshape([n for i, n in enumerate(x.shape)
-                                                  if i not in self.axes])
+        return y if self.keepdims else self.xp.reshape(y, tuple(n for i, n in enumerate(x.shape)
+                                                                if i not in self.axes))
 
     def backward(self, gy):
         x, y = self.saved
-        mask = (x == y)
-        count = mask.sum(axis=self.axes, keepdims=True)
-        g = _expand_reduced(gy, x.shape, self.axes)
-        return mask * (g / count.astype(g.dtype))
+        mask = self.xp.astype(x == y, gy.dtype)
+        count = self.xp.sum(mask, axis=self.axes, keepdims=True)
+        return mask * (_expand_reduced(gy, x.shape, self.axes) / count)
 
 
 # ----------------------------------------------------------------------------
@@ -294,12 +294,12 @@ class Reshape(Function):
     def forward(self, x):
         self.in_shape = x.shape
         try:
-            return x.reshape(self.shape)
-        except ValueError:
+            return self.xp.reshape(x, self.shape)
+        except (ValueError, TypeError):
             raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
                              f"into {tuple(self.shape)}") from None
 
-    def backward(self, gy): return gy.reshape(self.in_shape)
+    def backward(self, gy): return self.xp.reshape(gy, self.in_shape)
 
 
 class Transpose(Function):
@@ -309,11 +309,11 @@ class Transpose(Function):
 
     def forward(self, x):
         self.perm = tuple(range(x.ndim))[::-1] if self.axes is None else tuple(self.axes)
-        return x.transpose(self.perm)
+        return self.xp.permute_dims(x, self.perm)
 
     def backward(self, gy):
         inverse = sorted(range(len(self.perm)), key=self.perm.__getitem__)   # perm[inverse[i]] = i
-        return gy.transpose(inverse)
+        return self.xp.permute_dims(gy, tuple(inverse))
 
 
 class BroadcastTo(Function):
@@ -339,28 +339,46 @@ class SumTo(Function):
         _broadcast_shape("sum_to", x.shape, self.shape)
         return sum_to_shape(x, self.shape)
 
-    def backward(self, gy): return self.xp.broadcast_to(gy, self.in_shape).copy()
+    def backward(self, gy): return self.xp.asarray(self.xp.broadcast_to(gy, self.in_shape), copy=True)
 
 
 class GetItem(Function):
     """y = x[index] (basic slicing or integer-array indexing).
 
     dE/dx = zeros with gy added at ``index``. Repeated integer indices (x[[0, 0]])
-    must accumulate, so the scatter uses ``backend.scatter_add``.
+    must accumulate; the standard has no scatter-add (and CuPy's duplicate-index
+    writes are undefined), so integer-array indices on the leading axes are undone
+    by a one-hot product: gx = onehotᵀ @ gy, onehot[k, p] = (position k is p).
     """
 
     accepts = "any"        # moves values, no arithmetic
 
     def forward(self, x):
-        self.in_shape = x.shape
-        return x[self.index]
+        self.in_shape, xp = x.shape, self.xp
+        if not _has_array_index(self.index):
+            return x[self.index]
+        # Integer arrays i, j on the leading axes: x[i, j] = rows of x (leading axes
+        # flattened) taken at the row-major positions p = i·n_j + j (``xp.take``).
+        parts, self.flat = self.index if isinstance(self.index, tuple) else (self.index,), 0
+        while isinstance(parts[-1], slice) and parts[-1] == slice(None):    # x[i, :] is x[i]
+            parts = parts[:-1]
+        if not all(hasattr(p, "ndim") for p in parts):
+            raise NotImplementedError("getitem: mixed slice/array indices (use x[i][:, 1:])")
+        for p, n in zip(parts, x.shape):
+            self.flat = self.flat * n + p % n
+        self.rows = math.prod(x.shape[:len(parts)])
+        y = xp.take(xp.reshape(x, (self.rows, -1)), xp.reshape(self.flat, (-1,)), axis=0)
+        return xp.reshape(y, self.flat.shape + x.shape[len(parts):])
 
     def backward(self, gy):
-        gx = self.xp.zeros(self.in_shape, dtype=gy.dtype)
-        if _has_array_index(self.index):
-            backend.scatter_add(gx, self.index, gy)
-        else:   # basic slicing selects each element at most once
-            gx[self.index] = gy
+        xp, index = self.xp, self.index
+        if _has_array_index(index):        # gx = onehotᵀ @ gy: repeated positions add up
+            flat = xp.reshape(self.flat, (-1, 1))
+            onehot = xp.astype(flat == xp.arange(self.rows, **backend.on_device_of(gy)), gy.dtype)
+            g = backend.matmul(onehot.mT, xp.reshape(gy, (flat.shape[0], -1)))
+            return xp.reshape(g, self.in_shape)
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype, **backend.on_device_of(gy))
+        gx[index] = gy          # basic slicing selects each element at most once
         return gx
 
 
@@ -376,11 +394,12 @@ class Concatenate(Function):
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
-        return self.xp.concatenate(xs, axis=self.axis)
+        return self.xp.concat(xs, axis=self.axis)
 
     def backward(self, gy):
-        ends = list(itertools.accumulate(self.sizes))          # where each input's slice ends
-        return tuple(self.xp.split(gy, ends[:-1], axis=self.axis))
+        starts = [0, *itertools.accumulate(self.sizes)]        # where each input's slice starts
+        axis = self.axis % gy.ndim
+        return tuple(gy[(slice(None),) * axis + (slice(a, b), ...)] for a, b in zip(starts, starts[1:]))
 
 
 class Stack(Function):
@@ -391,7 +410,8 @@ class Stack(Function):
     def forward(self, *xs): return self.xp.stack(xs, axis=self.axis)
 
     def backward(self, gy):
-        return tuple(self.xp.take(gy, i, axis=self.axis) for i in range(gy.shape[self.axis]))
+        axis = self.axis % gy.ndim
+        return tuple(gy[(slice(None),) * axis + (i, ...)] for i in range(gy.shape[axis]))
 
 
 # ----------------------------------------------------------------------------
@@ -423,11 +443,9 @@ class MatMul(Function):
         b2 = b[:, None] if b.ndim == 1 else b          # column vector
         # gy with the vector axes put back: (..., m, n) for a2 (..., m, k) @ b2 (..., k, n)
         batch = backend.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        g2 = gy.reshape(batch + (a2.shape[-2], b2.shape[-1]))
-        ga = backend.matmul(g2, self.xp.swapaxes(b2, -1, -2))
-        gb = backend.matmul(self.xp.swapaxes(a2, -1, -2), g2)
-        ga = sum_to_shape(ga, a2.shape).reshape(a.shape)
-        gb = sum_to_shape(gb, b2.shape).reshape(b.shape)
+        g2 = self.xp.reshape(gy, batch + (a2.shape[-2], b2.shape[-1]))
+        ga = self.xp.reshape(sum_to_shape(backend.matmul(g2, b2.mT), a2.shape), a.shape)
+        gb = self.xp.reshape(sum_to_shape(backend.matmul(a2.mT, g2), b2.shape), b.shape)
         return ga, gb
 
 
@@ -458,12 +476,12 @@ def sum_to(x, shape): return SumTo.apply(x, shape=tuple(shape))
 
 def getitem(x, index):
     """y = x[index]; dE/dx = zeros with gy added at index (repeats accumulate)."""
-    xp = backend.get_array_module(x)
+    xp, on_x = backend.array_module(x), backend.on_device_of(backend.unwrap(x))
 
     def as_array(i):     # Tensors and lists become index arrays on x's backend
         if isinstance(i, Tensor):
             return i.data
-        return xp.asarray(i) if isinstance(i, list) else i
+        return xp.asarray(i, **on_x) if isinstance(i, list) else i
     index = tuple(as_array(i) for i in index) if isinstance(index, tuple) else as_array(index)
     return GetItem.apply(x, index=index)
 

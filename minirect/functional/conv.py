@@ -44,57 +44,11 @@ each is asked for by name in one dispatch line, ``backend.fast_path(...)``,
 switched by ``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
 """
 
-from .. import backend, validate
+from .. import backend
 from ..autograd import Function, document
+# argument checks and window sizes, kept out of the core (window_geometry: also theory's)
+from ..windows import check_4d as _check_4d, pair as _pair, pool_setup, window_geometry  # noqa: F401
 from .basic import concatenate, mean, reshape
-
-
-# ----------------------------------------------------------------------------
-# Argument checks and sizes
-# ----------------------------------------------------------------------------
-
-def _pair(value, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints (NumPy integers too) → (for height, for width)."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(validate.is_int(v) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _check_4d(x, op: str, name: str = "x", layout: str = "(N, C, H, W)") -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected {name} of shape {layout}, got shape {tuple(x.shape)}")
-    if name == "x" and x.shape[0] == 0:
-        raise ValueError(f"{op}: got an empty batch (x of shape {tuple(x.shape)}); pass at least "
-                         "one sample (check the data loader or the slice that made the batch)")
-
-
-def window_geometry(in_hw, kernel_size, stride=1, padding=0, op: str = "window_geometry"):
-    """Check a sliding-window setup; return (kernel, stride, padding) as pairs and (OH, OW).
-
-    The one place minirect computes where windows fit (conv2d, pooling, im2col,
-    the theory of the signal): with ints or (height, width) pairs,
-
-        OH = (H + 2·ph - kh) // sh + 1,   OW = (W + 2·pw - kw) // sw + 1
-
-    window (oh, ow) reads the padded rows oh·sh .. oh·sh + kh - 1 (and columns
-    likewise). A bad setup raises ValueError naming ``op``.
-    """
-    kernel = _pair(kernel_size, "kernel_size", op)
-    stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    if sh < 1 or sw < 1:
-        raise ValueError(f"{op}: stride must be >= 1, got {stride}")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {padding}")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{op}: kernel size must be >= 1, got {kh}x{kw}")
-    H, W = in_hw
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(
-            f"{op}: kernel {kh}x{kw} is larger than the padded input "
-            f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph}x{pw})")
-    return (kernel, stride, padding), ((H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
 
 
 def _pad(x, ph: int, pw: int, value=0):
@@ -102,19 +56,22 @@ def _pad(x, ph: int, pw: int, value=0):
     if ph == 0 and pw == 0:
         return x
     N, C, H, W = x.shape
-    xp = backend.get_array_module(x)
-    xpad = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    xpad = backend.array_module(x).full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype,
+                                        **backend.on_device_of(x))
     xpad[:, :, ph:ph + H, pw:pw + W] = x
     return xpad
 
 
-def _tap(xpad, i: int, j: int, out_hw, stride):
-    """The input pixels that kernel offset (i, j) sees, for all windows.
+def _tap(i: int, j: int, out_hw, stride):
+    """The index of the input pixels that kernel offset (i, j) sees, for all windows.
 
-    tap[n, c, oh, ow] = xpad[n, c, oh·sh + i, ow·sw + j]: a strided view.
+    xpad[_tap(i, j, ...)][n, c, oh, ow] = xpad[n, c, oh·sh + i, ow·sw + j]: a
+    strided slice, read as ``xpad[tap]`` and written as ``gpad[tap] += ...``
+    (each offset's pixels are distinct: no duplicate-index write).
     """
-    (OH, OW), (sh, sw) = out_hw, stride
-    return xpad[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw]
+    (OH, OW), (sh, sw) = out_hw, stride        # stops inside the array, as the standard asks
+    return (slice(None), slice(None), slice(i, i + sh * (OH - 1) + 1, sh),
+            slice(j, j + sw * (OW - 1) + 1, sw))
 
 
 # ----------------------------------------------------------------------------
@@ -136,13 +93,13 @@ def im2col(x, kernel_size, stride=1, padding=0):
                                                           padding, "im2col")
     kh, kw = kernel
     xpad = _pad(x, *padding)
-    xp = backend.get_array_module(x)
-    cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
+    xp = backend.array_module(x)
+    cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype, **backend.on_device_of(x))
     for i in range(kh):
         for j in range(kw):
             # (N, C, OH, OW) → (C, N, OH, OW): the column order (n, oh, ow).
-            cols[:, i, j] = _tap(xpad, i, j, (OH, OW), stride).transpose(1, 0, 2, 3)
-    return cols.reshape(C * kh * kw, N * OH * OW)
+            cols[:, i, j, ...] = xp.permute_dims(xpad[_tap(i, j, (OH, OW), stride)], (1, 0, 2, 3))
+    return xp.reshape(cols, (C * kh * kw, N * OH * OW))
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
@@ -158,15 +115,15 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     (kernel, stride, padding), (OH, OW) = window_geometry((H, W), kernel_size, stride,
                                                           padding, "col2im")
     (kh, kw), (ph, pw) = kernel, padding
-    xp = backend.get_array_module(cols)
-    cols = cols.reshape(C, kh, kw, N, OH, OW)
+    xp = backend.array_module(cols)
+    cols = xp.reshape(cols, (C, kh, kw, N, OH, OW))
     # Accumulate in (C, N, ...) order, the order of the columns, so that the
     # reads of ``cols`` are contiguous; swap to (N, C, ...) in the final copy.
-    gpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    gpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype, **backend.on_device_of(cols))
     for i in range(kh):
         for j in range(kw):
-            _tap(gpad, i, j, (OH, OW), stride)[...] += cols[:, i, j]
-    return xp.ascontiguousarray(gpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3))
+            gpad[_tap(i, j, (OH, OW), stride)] += cols[:, i, j, ...]
+    return backend.contiguous(xp.permute_dims(gpad[:, :, ph:ph + H, pw:pw + W], (1, 0, 2, 3)))
 
 
 # ----------------------------------------------------------------------------
@@ -197,27 +154,27 @@ class Conv2d(Function):
             return self.fast.conv2d(x, W, b, self.padding)
         D, N, (OH, OW) = W.shape[0], x.shape[0], self.out_hw
         cols = im2col(x, W.shape[2:], self.stride, self.padding)     # (C·kh·kw, N·OH·OW)
-        y = backend.matmul(W.reshape(D, -1), cols)                    # (D, N·OH·OW): one GEMM
+        y = backend.matmul(self.xp.reshape(W, (D, -1)), cols)         # (D, N·OH·OW): one GEMM
         if b is not None:
             y += b[:, None]
-        return self.xp.ascontiguousarray(y.reshape(D, N, OH, OW).transpose(1, 0, 2, 3))
+        return backend.contiguous(self.xp.permute_dims(self.xp.reshape(y, (D, N, OH, OW)), (1, 0, 2, 3)))
 
     def backward(self, gy):
         x, W = self.saved
         need_x, need_W = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         has_b = len(self.inputs) > 2
-        gb = gy.sum(axis=(0, 2, 3)) if has_b and self.inputs[2].requires_grad else None
+        gb = self.xp.sum(gy, axis=(0, 2, 3)) if has_b and self.inputs[2].requires_grad else None
         if self.fast:                      # same result, faster: accel/shifted_windows.py
             gx, gW = self.fast.conv2d_backward(x, W, gy, self.padding, need_x, need_W)
             return (gx, gW, gb) if has_b else (gx, gW)
         D, kernel = W.shape[0], W.shape[2:]
-        G = gy.transpose(1, 0, 2, 3).reshape(D, -1)                   # (D, N·OH·OW), as the columns
+        G = self.xp.reshape(self.xp.permute_dims(gy, (1, 0, 2, 3)), (D, -1))   # (D, N·OH·OW), as the columns
         gx = gW = None
         if need_W:
             cols = im2col(x, kernel, self.stride, self.padding)
-            gW = backend.matmul(G, cols.T).reshape(W.shape)
+            gW = self.xp.reshape(backend.matmul(G, cols.mT), W.shape)
         if need_x:
-            g_cols = backend.matmul(W.reshape(D, -1).T, G)             # (C·kh·kw, N·OH·OW)
+            g_cols = backend.matmul(self.xp.reshape(W, (D, -1)).mT, G)  # (C·kh·kw, N·OH·OW)
             gx = col2im(g_cols, x.shape, kernel, self.stride, self.padding)
         return (gx, gW, gb) if has_b else (gx, gW)
 
@@ -252,18 +209,6 @@ def conv2d(x, W, b=None, stride=1, padding=0):
 # Pooling
 # ----------------------------------------------------------------------------
 
-def _pool_setup(fn, x, op):
-    """Check a pooling Function's arguments; set its kernel, stride, padding (pairs), in_shape, out_hw."""
-    _check_4d(x, op)
-    stride = fn.kernel_size if fn.stride is None else fn.stride     # default: windows tile the map
-    (fn.kernel, fn.stride, fn.padding), fn.out_hw = window_geometry(
-        x.shape[2:], fn.kernel_size, stride, fn.padding, op)
-    if fn.padding[0] > fn.kernel[0] // 2 or fn.padding[1] > fn.kernel[1] // 2:
-        raise ValueError(f"{op}: padding {fn.padding} must be at most half the kernel "
-                         f"{fn.kernel} (otherwise a window could hold only padding)")
-    fn.in_shape = x.shape
-
-
 class MaxPool2d(Function):
     """Max pooling over kh×kw windows (padding counts as -inf).
 
@@ -272,19 +217,21 @@ class MaxPool2d(Function):
     overlap); on ties the first offset in row-major order wins, as in PyTorch.
 
     Forward stacks the kh·kw taps and keeps, per output pixel, the index
-    i·kw + j of the winning offset; backward scatters with the same offset loop.
+    i·kw + j of the winning offset; backward adds gy where the winner is each
+    offset (a ``where`` mask per offset, the same offset loop): no argmax
+    scatter, which the standard lacks and whose duplicates CuPy leaves undefined.
     """
 
     def forward(self, x):
-        _pool_setup(self, x, "max_pool2d")
+        pool_setup(self, x, "max_pool2d")
         if fast := backend.fast_path("max_pool2d", x):   # no stacked copy: accel/pooling.py
             y, winner = fast.forward(x, self.kernel, self.stride, self.padding, self.out_hw)
         else:
             (kh, kw), (ph, pw) = self.kernel, self.padding
             xpad = _pad(x, ph, pw, value=-float("inf"))
-            taps = self.xp.stack([_tap(xpad, i, j, self.out_hw, self.stride)
+            taps = self.xp.stack([xpad[_tap(i, j, self.out_hw, self.stride)]
                                   for i in range(kh) for j in range(kw)])   # (kh·kw, N, C, OH, OW)
-            y, winner = taps.max(axis=0), taps.argmax(axis=0)      # argmax: the first maximum
+            y, winner = self.xp.max(taps, axis=0), self.xp.argmax(taps, axis=0)   # the first maximum
         self.save_for_backward(winner)
         return y
 
@@ -292,10 +239,10 @@ class MaxPool2d(Function):
         (winner,) = self.saved
         (kh, kw), (ph, pw) = self.kernel, self.padding
         N, C, H, W = self.in_shape
-        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype, **backend.on_device_of(gy))
         for i in range(kh):
             for j in range(kw):
-                _tap(gpad, i, j, self.out_hw, self.stride)[...] += gy * (winner == i * kw + j)
+                gpad[_tap(i, j, self.out_hw, self.stride)] += self.xp.where(winner == i * kw + j, gy, 0.0)
         return gpad[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -307,23 +254,23 @@ class AvgPool2d(Function):
     """
 
     def forward(self, x):
-        _pool_setup(self, x, "avg_pool2d")
+        pool_setup(self, x, "avg_pool2d")
         (kh, kw), (ph, pw) = self.kernel, self.padding
         xpad = _pad(x, ph, pw)
-        y = self.xp.zeros((x.shape[0], x.shape[1], *self.out_hw), dtype=x.dtype)
+        y = self.xp.zeros((x.shape[0], x.shape[1], *self.out_hw), dtype=x.dtype, **backend.on_device_of(x))
         for i in range(kh):
             for j in range(kw):
-                y += _tap(xpad, i, j, self.out_hw, self.stride)
+                y += xpad[_tap(i, j, self.out_hw, self.stride)]
         return y / (kh * kw)              # Python int: the dtype of y is kept
 
     def backward(self, gy):
         (kh, kw), (ph, pw) = self.kernel, self.padding
         N, C, H, W = self.in_shape
         share = gy / (kh * kw)
-        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        gpad = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype, **backend.on_device_of(gy))
         for i in range(kh):
             for j in range(kw):
-                _tap(gpad, i, j, self.out_hw, self.stride)[...] += share
+                gpad[_tap(i, j, self.out_hw, self.stride)] += share
         return gpad[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -376,17 +323,19 @@ class AdaptiveMaxPool2d(Function):
             raise ValueError(f"adaptive_max_pool2d: output size must be >= 1, got {nh}x{nw}")
         N, C, H, W = self.in_shape = x.shape
         self.bins = [(rows, cols) for rows in spp_bins(H, nh) for cols in spp_bins(W, nw)]
-        windows = [x[:, :, r0:r1, c0:c1].reshape(N, C, -1) for (r0, r1), (c0, c1) in self.bins]
-        self.winners = [window.argmax(axis=-1) for window in windows]    # the first maximum
-        return self.xp.stack([window.max(axis=-1) for window in windows], axis=-1).reshape(N, C, nh, nw)
+        xp = self.xp
+        windows = [xp.reshape(x[:, :, r0:r1, c0:c1], (N, C, -1)) for (r0, r1), (c0, c1) in self.bins]
+        self.winners = [xp.argmax(window, axis=-1) for window in windows]    # the first maximum
+        return xp.reshape(xp.stack([xp.max(window, axis=-1) for window in windows], axis=-1), (N, C, nh, nw))
 
     def backward(self, gy):
-        gx = self.xp.zeros(self.in_shape, dtype=gy.dtype)
-        gy = gy.reshape(gy.shape[0], gy.shape[1], -1)
-        for k, ((r0, r1), (c0, c1)) in enumerate(self.bins):
-            pixels = self.xp.arange((r1 - r0) * (c1 - c0)).reshape(r1 - r0, c1 - c0)
+        xp, on_gy = self.xp, backend.on_device_of(gy)
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype, **on_gy)
+        gy = xp.reshape(gy, (gy.shape[0], gy.shape[1], -1))
+        for k, ((r0, r1), (c0, c1)) in enumerate(self.bins):     # a where mask per bin: no scatter
+            pixels = xp.reshape(xp.arange((r1 - r0) * (c1 - c0), **on_gy), (r1 - r0, c1 - c0))
             winner = pixels == self.winners[k][:, :, None, None]     # (N, C, bin h, bin w)
-            gx[:, :, r0:r1, c0:c1] += gy[:, :, k, None, None] * winner
+            gx[:, :, r0:r1, c0:c1] += xp.where(winner, gy[:, :, k, None, None], 0.0)
         return gx
 
 

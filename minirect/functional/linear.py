@@ -17,14 +17,14 @@ class Linear(Function):
         if x.ndim != 2 or x.shape[1] != W.shape[1]:
             raise ValueError(f"linear: expected input of shape (N, {W.shape[1]}), got {x.shape}")
         self.save_for_backward(x, W)
-        y = backend.matmul(x, W.T)
+        y = backend.matmul(x, W.mT)
         return y if b is None else y + b
 
     def backward(self, gy):
         x, W = self.saved
         gx = backend.matmul(gy, W) if self.inputs[0].requires_grad else None
-        gW = backend.matmul(gy.T, x)
-        return (gx, gW, gy.sum(axis=0)) if len(self.inputs) == 3 else (gx, gW)
+        gW = backend.matmul(gy.mT, x)
+        return (gx, gW, self.xp.sum(gy, axis=0)) if len(self.inputs) == 3 else (gx, gW)
 
 
 class Dropout(Function):
@@ -38,7 +38,7 @@ class Dropout(Function):
     def forward(self, x):
         keep = 1.0 - self.p
         mask = backend.random_uniform(x.shape, like=x) < keep
-        scale = mask.astype(x.dtype) * x.dtype.type(1.0 / keep)
+        scale = self.xp.astype(mask, x.dtype) * (1.0 / keep)     # a Python float keeps x's dtype
         self.save_for_backward(scale)
         return x * scale
 

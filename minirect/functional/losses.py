@@ -15,14 +15,14 @@ class LogSoftmax(Function):
     """
 
     def forward(self, x):
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        y = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        shifted = x - self.xp.max(x, axis=self.axis, keepdims=True)
+        y = shifted - self.xp.log(self.xp.sum(self.xp.exp(shifted), axis=self.axis, keepdims=True))
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved
-        return gy - self.xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - self.xp.exp(y) * self.xp.sum(gy, axis=self.axis, keepdims=True)
 
 
 class Softmax(Function):
@@ -33,14 +33,14 @@ class Softmax(Function):
     """
 
     def forward(self, x):
-        e = self.xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        y = e / e.sum(axis=self.axis, keepdims=True)
+        e = self.xp.exp(x - self.xp.max(x, axis=self.axis, keepdims=True))
+        y = e / self.xp.sum(e, axis=self.axis, keepdims=True)
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        return y * (gy - self.xp.sum(gy * y, axis=self.axis, keepdims=True))
 
 
 class MSELoss(Function):
@@ -55,11 +55,11 @@ class MSELoss(Function):
                              "broadcasting a target is a common silent bug, so shapes must match")
         diff = x - t
         self.save_for_backward(diff)
-        return (diff * diff).mean()
+        return self.xp.mean(diff * diff)
 
     def backward(self, gy):
         (diff,) = self.saved
-        g = diff * (2 * gy / diff.size).astype(diff.dtype)
+        g = diff * self.xp.astype(2 * gy / diff.size, diff.dtype)
         return g, -g
 
 
@@ -80,24 +80,27 @@ class SoftmaxCrossEntropy(Function):
             raise ValueError("softmax_cross_entropy: got an empty batch (logits of shape "
                              f"{x.shape}); the mean over no samples is undefined, pass at least one")
         xp = self.xp
-        if not backend.is_cupy_array(t) and t.size and (t.min() < 0 or t.max() >= x.shape[1]):
-            # (not checked on the GPU: reading min/max would stall every step)
+        if backend.device_of(t) == "cpu" and t.size and (xp.min(t) < 0 or xp.max(t) >= x.shape[1]):
+            # (checked on the host only: on a device, reading min/max would stall every step)
             raise ValueError(f"softmax_cross_entropy: labels must be in [0, {x.shape[1]}), got "
-                             f"values from {t.min()} to {t.max()}")
-        shifted = x - x.max(axis=1, keepdims=True)
-        log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+                             f"values from {xp.min(t)} to {xp.max(t)}")
+        shifted = x - xp.max(x, axis=1, keepdims=True)
+        log_z = xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
         log_p = shifted - log_z
-        rows = xp.arange(x.shape[0])
-        t = t.astype("int64")
+        t = xp.astype(t, xp.int64)
         self.save_for_backward(log_p, t)
-        return -log_p[rows, t].mean()
+        return -xp.mean(xp.sum(xp.where(_onehot(xp, t, log_p), log_p, 0.0), axis=1))
 
     def backward(self, gy):
         log_p, t = self.saved
-        n = log_p.shape[0]
-        g = self.xp.exp(log_p)
-        g[self.xp.arange(n), t] -= 1
-        return g * (gy / n).astype(g.dtype), None
+        g = self.xp.exp(log_p) - self.xp.astype(_onehot(self.xp, t, log_p), log_p.dtype)
+        return g * self.xp.astype(gy / log_p.shape[0], g.dtype), None
+
+
+def _onehot(xp, t, like):
+    """onehot[n, k] = (k == t[n]) for k < like.shape[1]: picks (or subtracts 1 at) the
+    labels' entries without fancy indexing or index assignment, which the standard lacks."""
+    return t[:, None] == xp.arange(like.shape[1], **backend.on_device_of(like))
 
 
 def log_softmax(x, axis: int = -1):
@@ -125,7 +128,8 @@ def accuracy(logits, labels) -> float:
     """Fraction of rows whose largest logit is the label (a Python float)."""
     x = getattr(logits, "data", logits)
     t = getattr(labels, "data", labels)
-    return float((x.argmax(axis=1) == t).mean())
+    xp = backend.array_module(x)
+    return float(xp.mean(xp.astype(xp.argmax(x, axis=1) == t, xp.float64)))
 
 
 def error_rate(logits, labels) -> float:

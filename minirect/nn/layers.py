@@ -10,8 +10,7 @@ from .module import Module, Parameter
 
 
 def _new_parameter(shape, dtype=None):
-    xp = backend.module_for(None)
-    return Parameter(xp.zeros(shape, dtype=dtype or backend.DEFAULT_DTYPE))
+    return Parameter(backend.zeros(shape, dtype))
 
 
 class Conv2d(Module):
@@ -98,8 +97,7 @@ class PReLU(Module):
         super().__init__()
         validate.sizes("PReLU", num_parameters=num_parameters)
         self.num_parameters, self.init = num_parameters, init
-        xp = backend.module_for(None)
-        self.weight = Parameter(xp.full((num_parameters,), init, dtype=backend.DEFAULT_DTYPE))
+        self.weight = Parameter(backend.zeros((num_parameters,)) + init)     # a float32 fill
 
     def forward(self, x): return F.prelu(x, self.weight)
 

@@ -20,7 +20,7 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data, requires_grad=requires_grad)
         if self.data is backend.unwrap(data):
-            self.data = self.data.copy()   # the optimizer updates in place: never the caller's array
+            self.data = self.xp.asarray(self.data, copy=True)   # updated in place: never the caller's array
 
     def __repr__(self): return "Parameter containing:\n" + super().__repr__()
 
