@@ -39,8 +39,9 @@ UNARY = {
     "broadcast_to": (lambda a: F.broadcast_to(a, (2, 3, 4)), (3, 1), (-1, 1)),
     "sum_to": (lambda a: F.sum_to(a, (3, 1)), (2, 3, 4), (-1, 1)),
     "getitem_slice": (lambda a: a[1:, ::2], (3, 4), (-1, 1)),
-    "getitem_int_array": (lambda a: a[a.xp.asarray([0, 2, 0, 0])], (3, 4), (-1, 1)),
-    "getitem_pairs": (lambda a: a[a.xp.asarray([0, 1, 1]), a.xp.asarray([2, 3, 3])], (3, 4), (-1, 1)),
+    "getitem_int_array": (lambda a: a[mr.tensor([0, 2, 0, 0], device=a.device)], (3, 4), (-1, 1)),
+    "getitem_pairs": (lambda a: a[mr.tensor([0, 1, 1], device=a.device),
+                                  mr.tensor([2, 3, 3], device=a.device)], (3, 4), (-1, 1)),
 }
 
 BINARY = {
@@ -75,7 +76,7 @@ def test_binary_gradcheck(xp, name):
 def test_repeated_indices_accumulate(xp):
     a = mr.tensor(xp.zeros(3, dtype=xp.float32), requires_grad=True)
     a[xp.asarray([0, 0, 2, 0])].sum().backward()
-    assert a.grad.tolist() == [3.0, 0.0, 1.0]
+    assert mr.backend.to_numpy(a.grad).tolist() == [3.0, 0.0, 1.0]
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
@@ -85,7 +86,7 @@ def test_unary_keeps_float32(xp, name):
     y = fn(a)
     assert y.dtype == np.float32
     y.sum().backward()
-    assert a.grad.dtype == np.float32
+    assert mr.backend.dtype(a.grad.dtype) == np.float32
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -96,7 +97,7 @@ def test_binary_keeps_float32(xp, name):
     y = fn(a, b)
     assert y.dtype == np.float32
     y.sum().backward()
-    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
+    assert mr.backend.dtype(a.grad.dtype) == np.float32 and mr.backend.dtype(b.grad.dtype) == np.float32
 
 
 @pytest.mark.parametrize("scalar", [2, 2.5, np.float64(2.5), np.array(2.5)])
@@ -154,7 +155,7 @@ def test_backward_needs_scalar_or_grad(xp):
     with pytest.raises(RuntimeError, match="needs a scalar output"):
         y.backward()
     y.backward(xp.ones((2, 2), dtype=xp.float32))
-    assert a.grad.tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    assert mr.backend.to_numpy(a.grad).tolist() == [[2.0, 2.0], [2.0, 2.0]]
 
 
 def test_gradients_accumulate_and_graph_is_freed(xp):
@@ -164,7 +165,7 @@ def test_gradients_accumulate_and_graph_is_freed(xp):
     with pytest.raises(RuntimeError, match="graph was freed"):
         y.backward()
     (a * 3).sum().backward()
-    assert a.grad.tolist() == [5.0, 7.0]          # 2a + 3, accumulated
+    assert mr.backend.to_numpy(a.grad).tolist() == [5.0, 7.0]          # 2a + 3, accumulated
 
 
 def test_retain_graph_allows_second_backward(xp):
@@ -172,7 +173,7 @@ def test_retain_graph_allows_second_backward(xp):
     y = (a * a).sum()
     y.backward(retain_graph=True)
     y.backward()
-    assert a.grad.tolist() == [4.0, 8.0]
+    assert mr.backend.to_numpy(a.grad).tolist() == [4.0, 8.0]
 
 
 def test_no_grad_and_detach(xp):
@@ -191,7 +192,7 @@ def test_diamond_graph(xp):
     y = (b * b + b.exp()).sum()
     y.backward()
     expected = 8 * 3.0 + 2 * np.exp(6.0)
-    assert abs(a.grad.item() - expected) < 1e-9
+    assert abs(mr.backend.to_numpy(a.grad).item() - expected) < 1e-9
 
 
 def test_gradcheck_reports_worst_element(xp):
@@ -261,7 +262,7 @@ def test_import_without_cupy_is_lazy():
 def test_list_inside_tuple_index_accumulates(xp):
     a = mr.tensor(xp.zeros((3, 2), dtype=xp.float32), requires_grad=True)
     a[[0, 0], :].sum().backward()
-    assert a.grad.tolist() == [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+    assert mr.backend.to_numpy(a.grad).tolist() == [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
 
 
 def test_tensor_and_parameter_copy_their_input():
@@ -279,7 +280,7 @@ def test_tensor_and_parameter_copy_their_input():
 def test_backward_takes_a_python_list_as_grad_in_the_outputs_dtype():
     x = mr.tensor(np.ones(2), requires_grad=True)          # float64
     (x * 3.0).backward([1.0, 2.0])
-    assert x.grad.dtype == np.float64 and x.grad.tolist() == [3.0, 6.0]
+    assert mr.backend.dtype(x.grad.dtype) == np.float64 and mr.backend.to_numpy(x.grad).tolist() == [3.0, 6.0]
 
 
 def test_forward_and_backward_leave_inputs_unchanged(xp):

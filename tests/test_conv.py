@@ -79,7 +79,7 @@ def spp_ref(x, levels):
 # ----------------------------------------------------------------------------
 
 def test_im2col_small_example(xp):
-    x = xp.arange(9.0).reshape(1, 1, 3, 3)
+    x = xp.reshape(xp.arange(9.0), (1, 1, 3, 3))
     cols = F.im2col(x, 2)                       # four 2x2 patches, one per column
     assert mr.backend.to_numpy(cols).tolist() == [
         [0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
@@ -93,7 +93,7 @@ def test_col2im_is_the_adjoint_of_im2col(xp, kernel, stride, padding):
     c = xp.asarray(RNG.standard_normal(cols.shape))
     back = F.col2im(c, x.shape, kernel, stride, padding)
     assert back.shape == x.shape
-    assert float((cols * c).sum()) == pytest.approx(float((x * back).sum()))
+    assert float(xp.sum(cols * c)) == pytest.approx(float(xp.sum(x * back)))
 
 
 # ----------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_max_pool2d_forward_and_gradcheck(xp, k, stride, padding, shape):
 def test_max_pool2d_gradient_goes_to_the_argmax(xp):
     x = t(xp, [[[[1.0, 5.0], [3.0, 2.0]]]])
     F.max_pool2d(x, 2).sum().backward()
-    assert x.grad.tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
+    assert mr.backend.to_numpy(x.grad).tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
 
 
 @pytest.mark.parametrize("k, stride, padding, shape", POOL_CASES)
@@ -284,14 +284,14 @@ def test_ties_send_the_gradient_to_the_first_maximum(xp):
     for pool in (lambda x: F.max_pool2d(x, 2), lambda x: F.spp(x, (1,))):
         x = t(xp, np.zeros((1, 1, 2, 2)))
         pool(x).sum().backward()
-        assert x.grad.tolist() == [[[[1.0, 0.0], [0.0, 0.0]]]]
+        assert mr.backend.to_numpy(x.grad).tolist() == [[[[1.0, 0.0], [0.0, 0.0]]]]
 
 
 def test_ties_away_from_the_first_offset(xp):
     """The first maximal offset in row-major order wins, wherever it is."""
     x = t(xp, np.array([[[[0.0, 5.0], [5.0, 1.0]]]]))
     F.max_pool2d(x, 2).sum().backward()
-    assert x.grad.tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
+    assert mr.backend.to_numpy(x.grad).tolist() == [[[[0.0, 1.0], [0.0, 0.0]]]]
 
 
 def test_max_pool_passes_nan_on_as_pytorch_does(xp):
@@ -304,9 +304,9 @@ def test_max_pool_passes_nan_on_as_pytorch_does(xp):
     assert np.isnan(y.numpy()[0, 0, 0, 0]) and y.numpy()[0, 0, 0, 1] == 3.0
     y.sum().backward()
     if mr.backend.fast_paths_enabled():
-        assert x.grad.tolist() == [[[[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]]]
+        assert mr.backend.to_numpy(x.grad).tolist() == [[[[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]]]
     else:
-        assert x.grad.tolist() == [[[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]]
+        assert mr.backend.to_numpy(x.grad).tolist() == [[[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]]]
 
 
 def test_max_pool_with_more_than_256_taps_keeps_exact_winners(xp):
@@ -348,7 +348,7 @@ def test_float32_is_preserved(xp):
             F.spp(y, (4, 2, 1))]
     assert all(o.dtype == np.float32 for o in outs)
     sum(o.sum() for o in outs).backward()
-    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+    assert all(mr.backend.dtype(t.grad.dtype) == np.float32 for t in (x, w, b))
 
 
 def test_errors_name_the_shapes(xp):
