@@ -2,7 +2,8 @@
 # Everything we check on a GPU machine, in one call of at most 10 minutes (CuPy and PyTorch
 # preinstalled there). Usage: OUT=/some/dir bash benchmarks/run_gpu.sh
 #
-#  1. the CuPy cases of the test suite             (at most 150 s)
+#  1. the CuPy cases of the test suite, fast paths on and off: off, the reference path runs
+#     on array_api_compat's CuPy namespace (docs/gpu.md, "The array API")   (at most 150 s)
 #  2. gpu_checks.py: parity, host copies, replay     (45 s)
 #  3. bench_step.py on cuda: eager, CUDA graph, PyTorch (TF32 off)   (170 s)
 #  4. bench_conv.py on cuda                          (30 s)
