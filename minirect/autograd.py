@@ -103,7 +103,7 @@ class Tensor:
     @property
     def is_leaf(self) -> bool: return self.creator is None
 
-    def __len__(self): return len(self.data)
+    def __len__(self): return self.data.shape[0]
 
     def __repr__(self):
         body = backend.to_numpy(self.data).__repr__().replace("array(", "tensor(", 1)

@@ -141,12 +141,20 @@ def evaluate(model, loader, loss_fn=softmax_cross_entropy) -> tuple[float, float
             logits = model(x)
             n = len(y)
             total_loss = total_loss + loss_fn(logits, y).data * n
-            wrong = wrong + (logits.data.argmax(axis=1) != y.data).sum()
+            wrong = wrong + _wrong_predictions(logits.data, y.data)
             count += n
     model.train(was_training)
     if count == 0:
         raise ValueError("evaluate: the loader yielded no batches (an empty dataset?)")
+    total_loss, wrong = backend.to_numpy(total_loss), backend.to_numpy(wrong)   # the one host read
     return float(total_loss) / count, int(wrong) / count
+
+
+def _wrong_predictions(logits, labels):
+    """How many rows of ``logits`` do not have their largest entry at ``labels`` (a 0-d
+    array that stays on the device: reading it is the caller's choice)."""
+    xp = backend.array_module(logits, labels, op="error count")
+    return xp.sum(xp.astype(xp.argmax(logits, axis=1) != labels, xp.int64))
 
 
 # ----------------------------------------------------------------------------
@@ -261,7 +269,7 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
 
     for i, (x, y) in enumerate(iterable):
         loss, logits = step(x, y)
-        pending.append((i, loss, (logits.argmax(axis=1) != y.data).sum(), len(y)))
+        pending.append((i, loss, _wrong_predictions(logits, y.data), len(y)))
         if len(pending) >= read_every:
             read_pending()
         if mid_epoch is not None:
@@ -276,7 +284,7 @@ def train_one_epoch(model, loader, optimizer, epoch, history, loss_fn, progress,
 def _record(pending, epoch, steps, history, optimizer, totals, log_every):
     """Read the pending losses and error counts in one transfer; stop on a
     non-finite loss; add the iterations to the history and the totals."""
-    xp = backend.get_array_module(pending[0][1])
+    xp = backend.array_module(pending[0][1])
     losses = backend.to_numpy(xp.stack([loss for _, loss, _, _ in pending]))
     wrongs = backend.to_numpy(xp.stack([wrong for _, _, wrong, _ in pending]))
     for (i, _, _, n), loss_value, batch_wrong in zip(pending, losses.tolist(), wrongs.tolist()):
@@ -387,9 +395,9 @@ def _start(checkpoint, resume, epochs, model, optimizer, schedule, loaders):
 def _check_weights_finite(model, epoch) -> None:
     """Raise ``TrainingDiverged`` if any parameter holds a NaN or an infinity."""
     params = list(model.parameters())
-    xp = backend.get_array_module(params[0].data)
-    finite = xp.stack([xp.isfinite(p.data).all() for p in params]).all()   # one device read
-    if not bool(finite):
+    xp = backend.array_module(params[0].data)
+    finite = xp.all(xp.stack([xp.all(xp.isfinite(p.data)) for p in params]))
+    if not bool(backend.to_numpy(finite)):                                   # one device read
         raise TrainingDiverged(
             f"the weights hold NaN or infinite values after epoch {epoch}; the checkpoint of "
             "the last good epoch was not replaced. Try a smaller learning rate.")

@@ -42,4 +42,16 @@ def state_value(name: str, value, parameter):
     if getattr(dtype, "kind", None) not in ("f", "i", "u"):
         raise ValueError(f"load_state_dict: {name} holds {dtype or type(value).__name__} values, "
                          "not real numbers (nothing was loaded)")
-    return backend.to_device(value, parameter.device).astype(parameter.dtype)
+    return backend.asarray(backend.to_device(value, parameter.device), dtype=backend.dtype(parameter.dtype))
+
+
+def array_index(parts) -> None:
+    """Refuse what ``getitem``'s array path cannot take: arrays mixed with slices, and
+    boolean masks (their result's shape depends on the data: a device sync on a GPU, not
+    in the array API standard, and read as 0/1 positions they would pick wrong rows)."""
+    if not all(hasattr(p, "ndim") for p in parts):
+        raise NotImplementedError("getitem: mixed slice/array indices (use x[i][:, 1:])")
+    if any(backend.dtype(p.dtype).kind not in "iu" for p in parts):
+        raise TypeError("getitem: index with integer arrays, not boolean masks; for a mask on "
+                        "the host use its positions (x[numpy.flatnonzero(mask)]), or keep the "
+                        "shape by multiplying: x * mask (a 0/1 float array)")

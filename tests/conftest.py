@@ -31,11 +31,6 @@ def _cupy_or_skip():
 # test function name -> why it does not run on array_api_strict (skipped there, with the reason)
 NOT_ON_STRICT = {
     "test_accel": "the fast paths are NumPy/CuPy mechanisms, compared there with the reference",
-    "test_data": "the data layer (minirect/data: loader, transforms) is outside the teaching core "
-    "and not ported to the standard",
-    "test_training_runs_on_each_backend": "minirect.data.DataLoader indexes its device arrays with "
-    "NumPy's len() and fancy gathers (the data layer is not ported; tests/test_array_api.py fits "
-    "on device1 with batches made there)",
 }
 
 

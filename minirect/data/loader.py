@@ -79,7 +79,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         """The number of batches in one epoch."""
-        count, rest = divmod(len(self.labels), self.batch_size)
+        count, rest = divmod(self.labels.shape[0], self.batch_size)
         return count if (self.drop_last or rest == 0) else count + 1
 
     def __iter__(self):
@@ -87,7 +87,7 @@ class DataLoader:
         order = self.order(self.epoch)
         first, self._start_batch = self._start_batch, 0
         for b in range(first, len(self)):
-            start, stop = b * self.batch_size, min((b + 1) * self.batch_size, len(self.labels))
+            start, stop = b * self.batch_size, min((b + 1) * self.batch_size, self.labels.shape[0])
             # Without shuffling a batch is a slice: a view, no copy. With shuffling
             # it is a gather with indices that already live on the device.
             index = slice(start, stop) if order is None else order[start:stop]
@@ -103,13 +103,19 @@ class DataLoader:
         # A generator seeded by (seed, epoch): every epoch has its own order,
         # and the same order whenever it is replayed. Drawn on the host, moved once per epoch.
         generator = backend.private_generator([self.seed, epoch])
-        return backend.to_device(generator.permutation(len(self.labels)), self.device)
+        return backend.to_device(generator.permutation(self.labels.shape[0]), self.device)
 
     def _make_batch(self, index):
-        x = self.transform(self.images[index])
-        if x.dtype != backend.dtype("float32"):
-            x = x.astype(backend.dtype("float32"))
-        return Tensor(x), Tensor(self.labels[index])
+        if isinstance(index, slice):
+            images, labels = self.images[index, ...], self.labels[index]   # a view, no copy
+        else:                                    # a gather: the standard's take (CuPy, NumPy alike)
+            xp = backend.array_module(self.images)
+            images, labels = xp.take(self.images, index, axis=0), xp.take(self.labels, index, axis=0)
+        x = self.transform(images)
+        xp = backend.array_module(x)
+        if backend.dtype(x.dtype) != backend.dtype("float32"):
+            x = xp.astype(x, xp.float32)
+        return Tensor(x), Tensor(labels)
 
     # --- resuming -----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -126,7 +132,7 @@ class DataLoader:
             self._start_batch = self._batches_done = 0
 
     def __repr__(self) -> str:
-        return (f"DataLoader({len(self.labels)} samples, batch_size={self.batch_size}, "
+        return (f"DataLoader({self.labels.shape[0]} samples, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last}, "
                 f"device={self.device!r}, epoch={self.epoch}, transform={self.transform!r})")
 

@@ -47,9 +47,9 @@ class ToFloat:
         self.scale = float(scale)
 
     def __call__(self, x):
-        xp = backend.get_array_module(x, op="ToFloat")
-        # A Python float keeps float32 under NumPy 2's and CuPy's promotion rules.
-        return x.astype(xp.float32) * self.scale
+        xp = backend.array_module(x, op="ToFloat")
+        # A Python float keeps float32 under the standard's (and NumPy 2's, CuPy's) promotion rules.
+        return xp.astype(x, xp.float32) * self.scale
 
     def __repr__(self):
         return f"ToFloat(scale={self.scale:g})"
@@ -123,6 +123,18 @@ class Normalize:
         return f"Normalize(mean={self.mean.host_values.ravel()}, std={self.std.host_values.ravel()})"
 
 
+def _zero_pad(x, p, xp):
+    """``x`` with ``p`` zeros around its last two axes (the standard has no ``pad``:
+    a zero array and one slice assignment)."""
+    if not p:
+        return x
+    n, channels, height, width = x.shape
+    padded = xp.zeros((n, channels, height + 2 * p, width + 2 * p), dtype=x.dtype,
+                      **backend.on_device_of(x))
+    padded[:, :, p:p + height, p:p + width] = x
+    return padded
+
+
 def _pair(size):
     return (size, size) if isinstance(size, int) else tuple(size)
 
@@ -140,10 +152,8 @@ class RandomCrop:
         self.rng = rng           # None: minirect's shared generator, read at each call
 
     def __call__(self, x):
-        xp = backend.get_array_module(x, op="RandomCrop")
-        p = self.padding
-        if p:
-            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        xp = backend.array_module(x, op="RandomCrop")
+        x = _zero_pad(x, self.padding, xp)
         n, channels, height, width = x.shape
         crop_h, crop_w = self.size
         if crop_h > height or crop_w > width:
@@ -153,13 +163,13 @@ class RandomCrop:
         rng = self.rng if self.rng is not None else backend.generator()
         top = rng.integers(0, height - crop_h + 1, size=n)
         left = rng.integers(0, width - crop_w + 1, size=n)
-        # Row and column indices of every image's window, shape (n, crop): one
-        # gather for the whole batch instead of a Python loop over images.
-        rows = backend.to_device(top[:, None] + host.arange(crop_h), backend.device_of(x))
-        cols = backend.to_device(left[:, None] + host.arange(crop_w), backend.device_of(x))
-        image_index = xp.arange(n)[:, None, None, None]
-        channel_index = xp.arange(channels)[None, :, None, None]
-        return x[image_index, channel_index, rows[:, None, :, None], cols[:, None, None, :]]
+        # Index arrays for every image's window, made on the host and moved once: one
+        # gather for the whole batch (the standard's integer-array indexing, all four
+        # axes indexed by arrays that broadcast) instead of a Python loop over images.
+        index = (host.arange(n)[:, None, None, None], host.arange(channels)[None, :, None, None],
+                 (top[:, None] + host.arange(crop_h))[:, None, :, None],
+                 (left[:, None] + host.arange(crop_w))[:, None, None, :])
+        return x[tuple(backend.to_device(i, backend.device_of(x)) for i in index)]
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, padding={self.padding})"
@@ -177,11 +187,11 @@ class RandomHorizontalFlip:
         self.rng = rng
 
     def __call__(self, x):
-        xp = backend.get_array_module(x, op="RandomHorizontalFlip")
+        xp = backend.array_module(x, op="RandomHorizontalFlip")
         rng = self.rng if self.rng is not None else backend.generator()
-        flip = rng.random(len(x)) < self.p
+        flip = rng.random(x.shape[0]) < self.p
         flip = backend.to_device(flip, backend.device_of(x))[:, None, None, None]
-        return xp.where(flip, x[..., ::-1], x)
+        return xp.where(flip, xp.flip(x, axis=-1), x)
 
     def __repr__(self):
         return f"RandomHorizontalFlip(p={self.p})"

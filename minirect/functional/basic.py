@@ -13,7 +13,7 @@ helper serves every binary op.
 import itertools
 import math
 
-from .. import backend
+from .. import backend, validate
 from ..autograd import Function, Tensor, document
 
 
@@ -362,8 +362,7 @@ class GetItem(Function):
         parts, self.flat = self.index if isinstance(self.index, tuple) else (self.index,), 0
         while isinstance(parts[-1], slice) and parts[-1] == slice(None):    # x[i, :] is x[i]
             parts = parts[:-1]
-        if not all(hasattr(p, "ndim") for p in parts):
-            raise NotImplementedError("getitem: mixed slice/array indices (use x[i][:, 1:])")
+        validate.array_index(parts)              # integer arrays only: no slices, no masks
         for p, n in zip(parts, x.shape):
             self.flat = self.flat * n + p % n
         self.rows = math.prod(x.shape[:len(parts)])
