@@ -2,6 +2,7 @@
 
     minirect reproduce fig3                  # Figure 3 at the default CPU scale
     minirect reproduce fig2 --dataset mnist --device cuda
+    minirect reproduce table2 --workers 2    # Tables 1-2: ReLU vs PReLU, 10 paired seeds
     minirect train --model model_b --dataset digits --init msra --epochs 5
     minirect sweep depth --depths 6 14 22 30  # where does Xavier stop converging?
     minirect info                            # versions and devices
@@ -113,7 +114,8 @@ def _add_run_options(p):
 def _add_experiment_options(p):
     """The options of the experiments made of many runs (reproduce, sweep), defined once."""
     _add_run_options(p)
-    p.add_argument("--seeds", type=seed_value, nargs="+", help="seeds (default 0 1 2)")
+    p.add_argument("--seeds", type=seed_value, nargs="+",
+                   help="seeds (default 0 1 2; table2: 0 to 9)")
     p.add_argument("--epochs", type=positive_int, help="the budget of every run (default: the "
                    "experiment's)")
     p.add_argument("--fast", action="store_true", help="tiny setting (seconds; for tests)")
@@ -135,8 +137,9 @@ def _parser():
         description="Reproduce He et al. 2015, 'Delving Deep into Rectifiers', on NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rep = sub.add_parser("reproduce", help="run the Figure 2 or Figure 3 convergence experiment")
-    rep.add_argument("figure", choices=["fig2", "fig3"])
+    rep = sub.add_parser("reproduce", help="run the Figure 2 or Figure 3 convergence experiment, "
+                                           "or Tables 1-2 (table2: ReLU vs PReLU on model 14)")
+    rep.add_argument("figure", choices=["fig2", "fig3", "table2"])
     _add_experiment_options(rep)
     rep.add_argument("--inits", nargs="+", choices=["msra", "xavier"],
                      help="initializations to train (default both)")
@@ -184,6 +187,14 @@ def _check_choices(parser, args) -> None:
     """Mistakes argparse cannot see on its own, refused before anything runs."""
     if getattr(args, "fast", False) and getattr(args, "full", False):
         parser.error("--fast and --full contradict each other: pick one")
+    if getattr(args, "figure", None) == "table2":
+        given = [flag for flag, value in (("--inits", args.inits), ("--width", args.width),
+                                          ("--full", args.full)) if value]
+        if given:
+            parser.error(f"{', '.join(given)}: not for table2, which trains model 14 at the "
+                         "scale of notebook 03 with MSRA init (docs/reproduction.md)")
+        if args.seeds is not None and len(args.seeds) < 2:
+            parser.error("table2 compares rectifiers across seeds: give at least two --seeds")
     inits = getattr(args, "inits", None) or []
     if len(set(inits)) != len(inits):
         parser.error("--inits lists an init twice: name each once")
@@ -222,6 +233,13 @@ def cmd_reproduce(args) -> int:
         args.figure, out, full=args.full, lr=args.lr, batch_size=args.batch_size,
         inits=tuple(args.inits) if args.inits else None,
         widths=tuple(args.width) if args.width else None, **_experiment_options(args))
+    if args.figure == "table2":
+        print(report.tables_text(result))
+        print(_paths_that_ran(result["runs"]))
+        print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "
+              "summary.txt, summary.json, history.csv, curves.png, coefficients.png (each run's "
+              "checkpoint under runs/)")
+        return 0
     print(report.summary_text(result))
     print(_paths_that_ran(result["runs"]))
     print(f"finished in {time.perf_counter() - start:.0f}s; results in {os.path.abspath(out)}: "

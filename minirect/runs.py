@@ -45,18 +45,19 @@ CONFIG = "config.json"
 # What minirect writes into a run folder (and what --overwrite removes; nothing else is touched).
 RUN_FILES = ("checkpoint.npz", "history.csv", "iterations.csv", "evaluations.csv",
              "history.json", "summary.txt", "summary.json", "curves.png", "layers.png",
-             "sweep.csv", "sweep.json", "sweep.txt", "sweep.png")
+             "sweep.csv", "sweep.json", "sweep.txt", "sweep.png", "coefficients.png")
 # An experiment (reproduce, sweep) keeps one folder per run in runs/, named by these;
 # anything else in runs/ (another run's folder, a user's notes) is not part of it.
 SUBRUNS = "runs"
-SUBRUN_NAME = re.compile(r"(depth\d+-)?(msra|xavier)-seed-?\d+")
+SUBRUN_NAME = re.compile(r"(depth\d+-)?(msra|xavier|relu|prelu-shared|prelu)-seed-?\d+")
 # config.json alone (a run that stopped before its first epoch) holds no results.
 WRITTEN = (CONFIG,)
 
 
 def run_folder(out_dir, init: str, seed: int, depth: int | None = None) -> str:
     """Where one run of an experiment keeps its history and checkpoint:
-    ``out_dir/runs/<init>-seed<seed>`` (a sweep's: ``depth<L>-<init>-seed<seed>``)."""
+    ``out_dir/runs/<init>-seed<seed>`` (a sweep's: ``depth<L>-<init>-seed<seed>``; table2's:
+    ``<activation>-seed<seed>``, the rectifier in place of the init)."""
     name = f"{init}-seed{seed}" if depth is None else f"depth{depth}-{init}-seed{seed}"
     return os.path.join(out_dir, SUBRUNS, name)
 

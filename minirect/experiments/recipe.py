@@ -1,15 +1,17 @@
 """The recipe of every experiment: its config, its data, its net, its optimizer.
 
-``minirect reproduce`` (Figures 2 and 3), ``minirect sweep depth`` and
-``minirect train`` all take their data, net and SGD from here:
+``minirect reproduce`` (Figures 2 and 3, Tables 1 and 2), ``minirect sweep depth``
+and ``minirect train`` all take their data, net and SGD from here:
 
 * ``Config`` — one experiment: data, net, recipe, seeds; ``make_config(name)``
-  gives the defaults of "fig2", "fig3" or "sweep" with the fast/full presets;
+  gives the defaults of "fig2", "fig3", "sweep" or "table2" with the fast/full presets;
 * ``load_data(config)`` — train and validation loaders (``cached_data`` reuses
   them between the runs of an experiment);
 * ``build_model(config, init, ...)`` — the plain net of ``config.depth`` weighted
-  layers, through ``models.plain_net`` (which owns depth → stages);
-* ``make_optimizer(model, config)`` — SGD with momentum, weight decay off PReLU.
+  layers, through ``models.plain_net`` (which owns depth → stages), or, with
+  ``config.model == "model_14"``, the 14-layer model of Tables 1–2;
+* ``make_optimizer(model, config)`` — SGD with momentum, weight decay off PReLU;
+  ``make_schedule`` — the one step down of the learning rate (``config.lr_drop``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class Config:
     data_root: str | None = None          # dataset folder (default: $MINIRECT_DATA, then the cache)
     download: bool = False                # download a missing dataset (checksummed)
     cuda_graph: bool = False              # on a GPU: replay each step from a CUDA graph
+    model: str = "plain"                  # "plain" (plain_net of depth) or "model_14" (Tables 1-2)
+    activations: tuple = ("relu",)        # the rectifiers trained (table2: each one per seed)
+    lr_drop: float = 0.0                  # > 0: lr ÷ 10 after this fraction of the epochs
 
     @property
     def stage_counts(self) -> tuple:
@@ -75,36 +80,65 @@ DEFAULTS["sweep"] = replace(DEFAULTS["fig3"], figure="sweep", evals_per_epoch=4)
 DEPTHS = (6, 10, 14, 18, 22, 26, 30)
 SWEEP_INITS = ("msra", "xavier")
 
+# Tables 1 and 2: model 14 at the scale of notebook 03 (widths 16/32/32, fc 128, SPP {6,3,2,1}
+# capped at the 8×8 digits' maps), the same recipe for ReLU, channel-shared and channel-wise
+# PReLU, paired by seed. Its recipe is notebook 03's: unit-variance inputs, MSRA in the forward
+# form (Eq. 15 with a = 0.25 for PReLU), lr 0.01 ÷ 10 after 75 % of 25 epochs.
+DEFAULTS["table2"] = Config(
+    figure="table2", model="model_14", depth=14, widths=(16, 32, 32), fc_width=128,
+    spp_levels=(6, 3, 2, 1), epochs=25, lr=0.01, lr_drop=0.75, input_scale="unit", mode="fan_in",
+    seeds=tuple(range(10)), inits=("msra",), activations=("relu", "prelu-shared", "prelu"))
+
 FAST = dict(epochs=2, seeds=(0,), widths=(4, 4, 8, 8), fc_width=16, train_limit=256)
+# table2 compares across seeds: three of them, and model 14's three widths
+FAST_BY_FIGURE = {"table2": dict(FAST, seeds=(0, 1, 2), widths=(4, 8, 8))}
 
 
 def make_config(figure: str, fast: bool = False, full: bool = False, **overrides) -> Config:
-    """The default config of ``figure`` ("fig2", "fig3", "sweep"), with the fast/full
-    presets and ``overrides`` (None values are left out)."""
+    """The default config of ``figure`` ("fig2", "fig3", "sweep", "table2"), with the
+    fast/full presets and ``overrides`` (None values are left out)."""
     if figure not in DEFAULTS:
-        raise ValueError(f"unknown figure {figure!r}; use 'fig2' or 'fig3'")
+        raise ValueError(f"unknown figure {figure!r}; use 'fig2', 'fig3' or 'table2'")
     if full and figure not in FULL:
         raise ValueError(f"{figure!r} has no full setting")
     config = FULL[figure] if full else DEFAULTS[figure]
     if fast:
-        config = replace(config, **FAST)
+        config = replace(config, **FAST_BY_FIGURE.get(figure, FAST))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(config, **overrides)
 
 
-def build_model(config: Config, init: str, num_classes: int, in_channels: int, input_size: int):
-    """The plain ReLU net of ``config.depth`` weighted layers with initialization ``init``."""
-    return models.plain_net(
-        config.depth, config.widths, in_channels=in_channels, input_size=input_size,
-        num_classes=num_classes, spp_levels=config.spp_levels, fc_width=config.fc_width,
-        dropout=config.dropout, activation="relu", init=init, mode=config.mode,
-        fc_init=config.fc_init)
+def build_model(config: Config, init: str, num_classes: int, in_channels: int, input_size: int,
+                activation: str = "relu"):
+    """The net of ``config`` with initialization ``init`` and rectifier ``activation``: the
+    plain net of ``config.depth`` weighted layers, or model 14 (``config.model``).
+
+    The weights are drawn in the same order whatever the rectifier (a PReLU draws nothing):
+    after the same ``minirect.seed``, a PReLU net's weights are the ReLU net's draws, each
+    layer's scaled by its own Eq.-15 std (× 1/sqrt(1 + 0.25²) with "msra", except the last
+    fc layer, which has no rectifier after it)."""
+    kw = dict(in_channels=in_channels, input_size=input_size, num_classes=num_classes,
+              spp_levels=config.spp_levels, fc_width=config.fc_width, dropout=config.dropout,
+              activation=activation, init=init, mode=config.mode, fc_init=config.fc_init)
+    if config.model == "model_14":
+        return models.model_14(widths=config.widths, **kw)
+    if config.model != "plain":
+        raise ValueError(f"unknown model {config.model!r}; use 'plain' or 'model_14'")
+    return models.plain_net(config.depth, config.widths, **kw)
 
 
 def make_optimizer(model, config: Config):
     """SGD with momentum (Eq. 4), ``config.weight_decay`` on every weight but PReLU's."""
     groups = optim.param_groups(model, config.weight_decay)
     return optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+
+
+def make_schedule(optimizer, config: Config):
+    """lr ÷ 10 after ``config.lr_drop`` of the epochs (at least one); None when lr_drop is 0."""
+    if not config.lr_drop:
+        return None
+    return optim.MultiStepLR(optimizer, milestones=[max(1, int(config.lr_drop * config.epochs))],
+                             gamma=0.1)
 
 
 def load_data(config: Config, seed: int = 0):

@@ -18,6 +18,7 @@ import statistics
 from dataclasses import asdict
 
 from .. import accel, diagnostics, runs
+from . import stats as paired
 from .recipe import SWEEP_INITS
 
 COLORS = {"msra": "tab:red", "xavier": "tab:blue"}
@@ -406,3 +407,239 @@ def plot_sweep(result, path=None):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return save_figure(fig, path, dpi=110)
+
+
+# ----------------------------------------------------------------------------
+# Tables 1 and 2: PReLU against ReLU, paired by seed
+# ----------------------------------------------------------------------------
+
+ACTIVATION_LABELS = {"relu": "ReLU", "prelu-shared": "PReLU, channel-shared",
+                     "prelu": "PReLU, channel-wise"}
+ACTIVATION_COLORS = {"relu": "black", "prelu-shared": "tab:orange", "prelu": "tab:red"}
+# Table 2 (14-layer model, ImageNet, 10-view top-1 / top-5 error, %)
+PAPER_TABLE2 = {"relu": (33.82, 13.34), "prelu-shared": (32.71, 12.87), "prelu": (32.64, 12.75)}
+# Table 1: learned coefficients (channel-shared; channel-wise: mean over channels)
+TABLE1_LAYERS = (["conv1"] + [f"conv2_{i}" for i in range(1, 5)]
+                 + [f"conv3_{i}" for i in range(1, 7)] + ["fc1", "fc2"])
+PAPER_TABLE1 = {
+    "prelu-shared": (0.681, 0.103, 0.099, 0.228, 0.561, 0.126, 0.089, 0.124, 0.062, 0.008, 0.210,
+                     0.063, 0.031),
+    "prelu": (0.596, 0.321, 0.204, 0.294, 0.464, 0.196, 0.152, 0.145, 0.124, 0.134, 0.198,
+              0.074, 0.075)}
+INITIAL_COEFFICIENT = 0.25
+# A Table 1 pattern is judged seed by seed through a contrast that is positive where the
+# pattern holds (``PATTERNS``): it "holds" when the contrast is positive in at least
+# PATTERN_SHARE of the seeds (8 of 10), "fails" when it is negative in that many, and is
+# "mixed" otherwise. The paired t interval of the contrast's mean is given beside it.
+PATTERN_SHARE = 0.8
+PATTERNS = (
+    ("large conv1", "a(conv1) − mean a over the stage convs (conv2_*, conv3_*) > 0"),
+    ("deeper convs smaller", "mean a(conv2_*) − mean a(conv3_*) > 0"),
+    ("larger at the end of a stage", "in both stages, a(last conv) − mean a of the stage's other "
+                                     "convs > 0 (the smaller of the two stages' contrasts)"),
+    ("small fc", f"{INITIAL_COEFFICIENT} (the initial a) − max(a(fc1), a(fc2)) > 0: both fc "
+                 "coefficients fell"),
+)
+COMPARISONS = (("prelu-shared", "relu"), ("prelu", "relu"), ("prelu", "prelu-shared"))
+
+
+def layer_coefficients(run: dict) -> list:
+    """One coefficient per rectifier layer of a PReLU run: the shared value, or the
+    channel-wise values' mean (as Table 1 lists them)."""
+    return [statistics.fmean(values) for values in run["coefficients"]]
+
+
+def pattern_contrasts(names, a) -> list:
+    """Per pattern of ``PATTERNS``, its contrast on one net's coefficients ``a`` (by layer
+    ``names``): positive where the pattern holds."""
+    at = dict(zip(names, a))
+    stages = {}
+    for name in names:
+        if name.startswith("conv") and name != "conv1":
+            stages.setdefault(name.split("_")[0], []).append(at[name])
+    stage_convs = [v for values in stages.values() for v in values]
+    first, last = (stages[k] for k in sorted(stages)[:1] + sorted(stages)[-1:])
+    ends = [values[-1] - statistics.fmean(values[:-1]) for values in stages.values()]
+    return [at["conv1"] - statistics.fmean(stage_convs),
+            statistics.fmean(first) - statistics.fmean(last),
+            min(ends),
+            INITIAL_COEFFICIENT - max(at["fc1"], at["fc2"])]
+
+
+def _judge(contrasts) -> dict:
+    n = len(contrasts)
+    holds, fails = sum(c > 0 for c in contrasts), sum(c < 0 for c in contrasts)
+    need = math.ceil(PATTERN_SHARE * n)
+    verdict = "holds" if holds >= need else "fails" if fails >= need else "mixed"
+    interval = paired.paired_t_interval(contrasts, [0.0] * n) if n > 1 else None
+    return {"holds_in": holds, "fails_in": fails, "seeds": n, "verdict": verdict,
+            "contrast": interval}
+
+
+def _describe(values) -> dict:
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1
+            else 0.0, "min": min(values), "max": max(values)}
+
+
+def tables_summary(result: dict) -> dict:
+    """Tables 1 and 2 from the runs of ``runner.tables``: per rectifier the final validation
+    errors over seeds; per comparison (``COMPARISONS``) the paired differences with their
+    95 % paired t interval (and the bootstrap's as a check) and a verdict; per PReLU
+    variant and layer the learned coefficients over seeds beside the paper's, and Table 1's
+    patterns judged seed by seed (``PATTERNS``, ``PATTERN_SHARE``)."""
+    by = {(r["activation"], r["seed"]): r for r in result["runs"]}
+    activations = [a for a in result["config"]["activations"] if any(k[0] == a for k in by)]
+    seeds = sorted({s for a, s in by if all((b, s) in by for b in activations)})
+    final = {a: [by[(a, s)]["history"][-1]["val_error"] for s in seeds] for a in activations}
+    rows = [{"activation": a, "label": ACTIVATION_LABELS.get(a, a), "seeds": len(seeds),
+             "errors": final[a], **_describe(final[a]),
+             "paper_top1": PAPER_TABLE2.get(a, (None,))[0],
+             "mean_seconds": statistics.fmean(by[(a, s)]["seconds"] for s in seeds)}
+            for a in activations]
+    comparisons = [_compare(final, a, b, seeds) for a, b in COMPARISONS
+                   if a in final and b in final]
+    coefficients, patterns = {}, {}
+    for a in activations:
+        if a == "relu":
+            continue
+        names = by[(a, seeds[0])]["layer_names"]
+        per_seed = [layer_coefficients(by[(a, s)]) for s in seeds]
+        paper = PAPER_TABLE1.get(a) if list(names) == list(TABLE1_LAYERS) else None
+        coefficients[a] = [{"layer": name, "values": [p[i] for p in per_seed],
+                            **_describe([p[i] for p in per_seed]),
+                            "paper": paper[i] if paper else None,
+                            "channel_sd": statistics.fmean(
+                                statistics.pstdev(by[(a, s)]["coefficients"][i]) for s in seeds)}
+                           for i, name in enumerate(names)]
+        contrasts = [pattern_contrasts(names, p) for p in per_seed]
+        paper_contrasts = pattern_contrasts(names, paper) if paper else [None] * len(PATTERNS)
+        patterns[a] = [{"pattern": name, "criterion": criterion, "paper_contrast": paper_c,
+                        **_judge([c[k] for c in contrasts])}
+                       for k, ((name, criterion), paper_c) in enumerate(zip(PATTERNS,
+                                                                              paper_contrasts))]
+    return {"seeds": seeds, "table2": rows, "comparisons": comparisons,
+            "table1": coefficients, "patterns": patterns,
+            "verdict": [c["verdict"] for c in comparisons]}
+
+
+def _compare(final, a, b, seeds) -> dict:
+    t = paired.paired_t_interval(final[a], final[b])
+    boot = paired.bootstrap_interval(final[a], final[b])
+    d = paired.paired_differences(final[a], final[b])
+    lower, higher = sum(x < 0 for x in d), sum(x > 0 for x in d)
+    la, lb = ACTIVATION_LABELS.get(a, a), ACTIVATION_LABELS.get(b, b)
+    if paired.excludes_zero(t):
+        meaning = (f"excludes zero: {la} {'helps' if t['mean'] < 0 else 'hurts'} against {lb} at "
+                   "this scale")
+    else:
+        meaning = f"includes zero: not resolved at {len(seeds)} seeds"
+    verdict = (f"{la} vs {lb}: {100 * t['mean']:+.2f} points [{100 * t['low']:+.2f}, "
+               f"{100 * t['high']:+.2f}] (95 % paired t, {t['df']} df), {meaning}; lower in "
+               f"{lower}, higher in {higher} of {len(d)} seeds; bootstrap [{100 * boot['low']:+.2f}, "
+               f"{100 * boot['high']:+.2f}]")
+    return {"a": a, "b": b, "differences": d, "t": t, "bootstrap": boot, "lower_in": lower,
+            "higher_in": higher, "excludes_zero": paired.excludes_zero(t), "verdict": verdict}
+
+
+def tables_text(result: dict) -> str:
+    """summary.txt of table2: the recipe, Table 2 (errors, paired differences, verdicts),
+    Table 1 (coefficients per layer beside the paper's) and its patterns."""
+    c, s = result["config"], result["summary"]
+    n = len(s["seeds"])
+    lines = [f"table2: model 14 (widths {list(c['widths'])}, fc {c['fc_width']}) on {c['dataset']}, "
+             f"{c['epochs']} epochs, lr {c['lr']} ÷ 10 after {c['lr_drop']:.0%} of them, batch "
+             f"{c['batch_size']}, momentum {c['momentum']}, weight decay {c['weight_decay']} (none "
+             f"on PReLU), MSRA init ({c['mode']}, Eq. 15), input scale {c['input_scale']}, seeds "
+             f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed)",
+             "", "Table 2: final validation error (%), mean ± sd over seeds [min, max]",
+             "| rectifier | mean ± sd | min–max | paper top-1 (ImageNet) | s per run |",
+             "|---|---:|---:|---:|---:|"]
+    for r in s["table2"]:
+        paper = "" if r["paper_top1"] is None else f"{r['paper_top1']:.2f}"
+        lines.append(f"| {r['label']} | {100 * r['mean']:.2f} ± {100 * r['sd']:.2f} | "
+                     f"{100 * r['min']:.2f}–{100 * r['max']:.2f} | {paper} | "
+                     f"{r['mean_seconds']:.0f} |")
+    lines += ["", f"Paired differences (percentage points), 95 % paired t interval over {n} seeds "
+              "(normality of the differences assumed; percentile bootstrap as a check):"]
+    lines += [cmp["verdict"] for cmp in s["comparisons"]]
+    for a, rows in s["table1"].items():
+        lines += ["", f"Table 1, {ACTIVATION_LABELS.get(a, a)}: learned a per layer over {n} seeds"
+                  + (" (mean over channels per seed; 'channels sd': the spread within a layer)"
+                     if a == "prelu" else ""),
+                  "| layer | paper | mean ± sd | min–max |" + (" channels sd |" if a == "prelu" else ""),
+                  "|---|---:|---:|---:|" + ("---:|" if a == "prelu" else "")]
+        for r in rows:
+            paper = "" if r["paper"] is None else f"{r['paper']:.3f}"
+            lines.append(f"| {r['layer']} | {paper} | {r['mean']:.3f} ± {r['sd']:.3f} | "
+                         f"{r['min']:.3f}–{r['max']:.3f} |"
+                         + (f" {r['channel_sd']:.3f} |" if a == "prelu" else ""))
+        lines += ["", f"Table 1's patterns, {ACTIVATION_LABELS.get(a, a)} (holds: contrast > 0 in "
+                  f"≥ {math.ceil(PATTERN_SHARE * n)} of {n} seeds; fails: < 0 in as many):"]
+        for p in s["patterns"][a]:
+            ci = p["contrast"]
+            paper = "" if p["paper_contrast"] is None else f"; paper {p['paper_contrast']:+.3f}"
+            lines.append(f"  {p['pattern']}: {p['verdict']} (> 0 in {p['holds_in']}, < 0 in "
+                         f"{p['fails_in']} of {p['seeds']}; mean contrast {ci['mean']:+.3f} "
+                         f"[{ci['low']:+.3f}, {ci['high']:+.3f}]{paper}) -- {p['criterion']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables_outputs(result: dict, out_dir: str) -> None:
+    """history.csv, summary.json (with every run's history and coefficients), summary.txt,
+    curves.png and coefficients.png."""
+    rows = [{"activation": r["activation"], "seed": r["seed"], **row}
+            for r in result["runs"] for row in r["history"]]
+    runs.write_csv(os.path.join(out_dir, "history.csv"), rows)
+    runs.write_json(os.path.join(out_dir, "summary.json"), result)
+    runs.write_text(os.path.join(out_dir, "summary.txt"), tables_text(result))
+    plot_table2_curves(result, os.path.join(out_dir, "curves.png"))
+    if result["summary"]["table1"]:
+        plot_coefficients(result["summary"], os.path.join(out_dir, "coefficients.png"))
+
+
+def plot_table2_curves(result: dict, path=None):
+    """Validation error against epochs per rectifier: the mean over seeds and its range."""
+    fig, ax = _pyplot(path).subplots(figsize=(6, 4))
+    for a in result["config"]["activations"]:
+        mine = [r for r in result["runs"] if r["activation"] == a]
+        if not mine:
+            continue
+        epochs = [0] + [row["epoch"] for row in mine[0]["history"]]
+        curves = [[r["initial_error"]] + [row["val_error"] for row in r["history"]] for r in mine]
+        columns = list(zip(*curves))
+        color = ACTIVATION_COLORS.get(a)
+        ax.plot(epochs, [statistics.fmean(c) for c in columns], color=color,
+                label=f"{ACTIVATION_LABELS.get(a, a)} (mean of {len(mine)} seeds)")
+        ax.fill_between(epochs, [min(c) for c in columns], [max(c) for c in columns],
+                        color=color, alpha=0.12)
+    ax.set(xlabel="epoch", ylabel="validation error", yscale="log",
+           title=f"model 14, {result['config']['dataset']}: ReLU vs PReLU (band: min–max)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_coefficients(summary: dict, path=None):
+    """Table 1: the learned coefficients per layer, the paper's (grey) beside ours (the mean
+    over seeds, with the seeds as dots); the dashed line is the initial 0.25."""
+    variants = list(summary["table1"])
+    fig, axes = _pyplot(path).subplots(1, len(variants), figsize=(5.5 * len(variants), 3.6),
+                                       sharey=True, squeeze=False)
+    for ax, a in zip(axes[0], variants):
+        rows = summary["table1"][a]
+        index = range(len(rows))
+        if all(r["paper"] is not None for r in rows):
+            ax.bar([i - 0.2 for i in index], [r["paper"] for r in rows], 0.4, color="0.7",
+                   label="paper, Table 1 (ImageNet)")
+        ax.bar([i + 0.2 for i in index], [r["mean"] for r in rows], 0.4,
+               color=ACTIVATION_COLORS.get(a), alpha=0.7, label="ours, mean over seeds")
+        for i, r in zip(index, rows):
+            ax.plot([i + 0.2] * len(r["values"]), r["values"], "k.", ms=3,
+                    label="ours, one seed" if i == 0 else None)
+        ax.axhline(INITIAL_COEFFICIENT, color="k", ls="--", lw=0.8)
+        ax.set_xticks(list(index), [r["layer"] for r in rows], rotation=60, fontsize=8)
+        ax.set_title(ACTIVATION_LABELS.get(a, a) + (" (mean over channels)" if a == "prelu" else ""))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("learned a")
+    axes[0][-1].legend(fontsize=7)
+    return save_figure(fig, path)

@@ -1,7 +1,9 @@
-"""Run the experiments: Figures 2 and 3, the depth sweep, and the one run they are made of.
+"""Run the experiments: Figures 2 and 3, Tables 1 and 2, the depth sweep, and their runs.
 
 ``reproduce("fig3", out_dir)`` trains both inits × seeds of a figure;
-``sweep(out_dir, depths)`` trains both inits × seeds at every depth. Each is a
+``reproduce("table2", out_dir)`` (``tables``) trains model 14 with each rectifier × seed,
+paired by seed (``prelu_run``); ``sweep(out_dir, depths)`` trains both inits × seeds at
+every depth. Each is a
 list of independent runs, and a run is one call of ``train_run(config, init,
 seed, folder, resume)``: it trains one (init, seed, depth) net with the recipe
 (``recipe``) into its own folder (history and checkpoint after every epoch),
@@ -24,13 +26,16 @@ import os
 import time
 from dataclasses import asdict, replace
 
-from .. import accel, backend, diagnostics, runs, theory
+from .. import accel, backend, diagnostics, nn, runs, theory
 from ..train import evaluate, fit
 from . import executors, recipe, report
 
 # Options that may change when a run is resumed: more epochs or seeds (a sweep: or depths),
 # another device or data location. Any other change would mix two experiments in one history.
 RESUMABLE = ("epochs", "seeds", "device", "data_root", "download", "cuda_graph")
+# table2 steps its learning rate down after a fraction of the epochs: more epochs would move
+# the step of a run already past it, so its epochs stay as they were.
+TABLES_RESUMABLE = ("seeds", "device", "data_root", "download", "cuda_graph")
 SWEEP_RESUMABLE = ("depths", "seeds", "device", "data_root", "download", "cuda_graph")
 
 # Every run computes with one BLAS thread, in a worker process or not: OpenBLAS
@@ -57,8 +62,12 @@ def reproduce(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool =
 
     A folder that already holds results is refused unless ``resume`` (continue
     it, with the same options: see ``RESUMABLE``) or ``overwrite`` (replace it).
+
+    ``figure="table2"`` runs ``tables`` (Tables 1 and 2) with the same options.
     """
     config = config or recipe.make_config(figure, **options)
+    if config.figure == "table2":
+        return tables(out_dir, progress, config, workers, resume, overwrite, scheduler)
     if scheduler is not None:        # a worker would resolve a relative path in its own folder
         out_dir = os.path.abspath(out_dir)
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=RESUMABLE):
@@ -156,8 +165,93 @@ def train_run(config: recipe.Config, init: str, seed: int, folder=None, resume: 
             "fast_paths_ran": accel.used(reset=True)}
 
 
+def tables(out_dir: str = "runs/table2", progress: bool = True,
+           config: recipe.Config | None = None, workers: int | None = None,
+           resume: bool = False, overwrite: bool = False, scheduler: str | None = None,
+           **options) -> dict:
+    """Tables 1 and 2: model 14 with each rectifier of ``config.activations`` × seed.
+
+    Paired by seed: for one seed every rectifier's run starts from the same random draws
+    (``recipe.build_model``), sees the same batches in the same order and the same dropout
+    masks; only the rectifier (and with it the Eq.-15 scale of the weights) differs.
+    ``report.tables_summary`` compares them seed by seed. Executors, workers, checkpoints,
+    ``resume``/``overwrite`` and the determinism contract are those of ``reproduce``; runs
+    keep their folders in ``out_dir/runs/<activation>-seed<seed>/``. Writes ``history.csv``,
+    ``summary.json`` (with each run's history and learned coefficients), ``summary.txt``,
+    ``curves.png`` and ``coefficients.png`` into ``out_dir``.
+    """
+    config = config or recipe.make_config("table2", **options)
+    if len(config.seeds) < 2:
+        raise ValueError("table2 compares rectifiers across seeds: give at least two seeds")
+    if scheduler is not None:        # a worker would resolve a relative path in its own folder
+        out_dir = os.path.abspath(out_dir)
+    with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=TABLES_RESUMABLE):
+        jobs = [(config, activation, seed, runs.run_folder(out_dir, activation, seed), resume)
+                for seed in config.seeds for activation in config.activations]
+        if workers is None:
+            workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
+        if progress:
+            where = f"on {scheduler}" if scheduler else f"{workers} at a time"
+            print(f"[table2] {len(jobs)} runs (model 14, {', '.join(config.activations)} × "
+                  f"{len(config.seeds)} seeds, {config.epochs} epochs, {config.dataset}, {where})",
+                  flush=True)
+        finished = executors.run_jobs(prelu_run, jobs, [config.epochs] * len(jobs), workers,
+                                      scheduler, progress, folder=out_dir)
+        for run in finished:
+            _print_finished(run, progress)
+        result = {"config": asdict(config), "runs": finished, "fast_paths": accel.enabled()}
+        result["summary"] = report.tables_summary(result)
+        report.write_tables_outputs(result, out_dir)
+        return result
+
+
+def prelu_run(config: recipe.Config, activation: str, seed: int, folder=None,
+              resume: bool = False, progress: bool = False, on_epoch=None) -> dict:
+    """Train one (rectifier, seed) run of Tables 1–2; its history and learned coefficients.
+
+    ``minirect.seed(seed)`` before the net (the same draws for every rectifier), the
+    training loader reset to ``seed``'s shuffles, MSRA init (Eq. 15), the recipe's SGD and
+    its one learning-rate step. ``coefficients``: per rectifier layer (conv1, conv2_1, ...,
+    fc2), the learned PReLU coefficients (one value for the channel-shared net, one per
+    channel for the channel-wise; none for ReLU). On resume a finished run only reloads its
+    checkpoint.
+    """
+    on_epoch_end = None if on_epoch is None else (
+        lambda epoch, row: on_epoch(f"{activation} seed {seed}", epoch, row))
+    train, val, classes, channels, size = recipe.cached_data(config)
+    with executors.blas_threads(BLAS_THREADS):
+        backend.seed(seed)
+        model = recipe.build_model(config, "msra", classes, channels, size,
+                                   activation=activation).to(config.device)
+        opt = recipe.make_optimizer(model, config)
+        schedule = recipe.make_schedule(opt, config)
+        train.load_state_dict({"seed": seed, "epoch": 0, "batch": 0})   # this seed's shuffles
+        initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
+        start = time.perf_counter()
+        accel.used(reset=True)
+        history = fit(model, train, opt, config.epochs, val_loader=val, schedule=schedule,
+                      out_dir=folder, resume=resume, progress=progress,
+                      on_epoch_end=on_epoch_end, cuda_graph=config.cuda_graph)
+        seconds = time.perf_counter() - start
+    prelus = [m for m in model.modules() if isinstance(m, nn.PReLU)]
+    return {"activation": activation, "seed": seed, "seconds": seconds,
+            "history": history.epochs, "initial_error": initial_error, "classes": classes,
+            "batches": len(train), "layer_names": rectifier_names(model),
+            "coefficients": [backend.to_numpy(p.weight.data).tolist() for p in prelus],
+            "fast_paths_ran": accel.used(reset=True)}
+
+
+def rectifier_names(model) -> list:
+    """The paper's names of a plain net's rectifier layers: conv1, conv2_1, ..., fc1, fc2
+    (stage s of the net is the paper's conv{s+1}_i)."""
+    names = ["conv1"] + [f"conv{s + 2}_{i + 1}" for s, (count, _) in enumerate(model.spec.stages)
+                         for i in range(count)]
+    return names + ["fc1", "fc2"]
+
+
 def _print_finished(run, progress):
     if progress:
         errors = [row["val_error"] for row in run["history"]]
-        print(f"  {run['init']:>6} seed {run['seed']}: final val error {errors[-1]:.3f} "
+        name = run.get("init") or run["activation"]
+        print(f"  {name:>6} seed {run['seed']}: final val error {errors[-1]:.3f} "
               f"({run['seconds']:.0f}s)", flush=True)
