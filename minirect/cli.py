@@ -148,6 +148,10 @@ def _parser():
     rep.add_argument("--width", type=positive_int, nargs=4, metavar=("CONV1", "S1", "S2", "S3"),
                      help="conv widths")
     rep.add_argument("--full", action="store_true", help="the larger setting (MNIST; meant for a GPU)")
+    rep.add_argument("--train-limit", type=positive_int, metavar="N",
+                     help="train on the first N training images only (a stated smaller size)")
+    rep.add_argument("--val-limit", type=positive_int, metavar="N",
+                     help="validate on the first N test images only")
 
     tr = sub.add_parser("train", help="train one model")
     _add_run_options(tr)
@@ -232,7 +236,8 @@ def cmd_reproduce(args) -> int:
     result = runner.reproduce(
         args.figure, out, full=args.full, lr=args.lr, batch_size=args.batch_size,
         inits=tuple(args.inits) if args.inits else None,
-        widths=tuple(args.width) if args.width else None, **_experiment_options(args))
+        widths=tuple(args.width) if args.width else None, train_limit=args.train_limit,
+        val_limit=args.val_limit, **_experiment_options(args))
     if args.figure == "table2":
         print(report.tables_text(result))
         print(_paths_that_ran(result["runs"]))

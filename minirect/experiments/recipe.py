@@ -46,6 +46,7 @@ class Config:
     inits: tuple = ("msra", "xavier")     # e.g. ("xavier",): train one side longer on its own
     device: str = "cpu"
     train_limit: int | None = None        # use only the first N training images (tests)
+    val_limit: int | None = None          # validate on the first N test images only
     evals_per_epoch: int = 1              # validation passes per epoch (> 1: within epochs too)
     data_root: str | None = None          # dataset folder (default: $MINIRECT_DATA, then the cache)
     download: bool = False                # download a missing dataset (checksummed)
@@ -153,8 +154,9 @@ def load_data(config: Config, seed: int = 0):
     transform = data.paper_input_transform(train_x, train_set.pixel_max, config.input_scale)
     train = data.DataLoader(train_x, train_y, config.batch_size, shuffle=True, seed=seed,
                             device=config.device, transform=transform)
-    val = data.DataLoader(val_set.images, val_set.labels, 500, device=config.device,
-                          transform=transform)
+    limit = config.val_limit or None
+    val = data.DataLoader(val_set.images[:limit], val_set.labels[:limit], 500,
+                          device=config.device, transform=transform)
     return train, val, len(train_set.classes), train_x.shape[1], train_x.shape[2]
 
 
@@ -168,7 +170,7 @@ def cached_data(config: Config):
     experiment, one after another in a thread, share their loaders; each run resets the
     shuffle to its seed)."""
     key = (config.dataset, config.data_root, config.download, config.train_limit,
-           config.batch_size, config.input_scale, config.device)
+           config.val_limit, config.batch_size, config.input_scale, config.device)
     if getattr(_data_cache, "key", None) != key:
         _data_cache.loaders = load_data(config)
         _data_cache.key = key

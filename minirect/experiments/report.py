@@ -541,28 +541,22 @@ def _compare(final, a, b, seeds) -> dict:
             "higher_in": higher, "excludes_zero": paired.excludes_zero(t), "verdict": verdict}
 
 
-def tables_text(result: dict) -> str:
+def tables_text(result: dict, parts=("table2", "table1")) -> str:
     """summary.txt of table2: the recipe, Table 2 (errors, paired differences, verdicts),
-    Table 1 (coefficients per layer beside the paper's) and its patterns."""
+    Table 1 (coefficients per layer beside the paper's) and its patterns; ``parts`` picks
+    the tables."""
     c, s = result["config"], result["summary"]
     n = len(s["seeds"])
-    lines = [f"table2: model 14 (widths {list(c['widths'])}, fc {c['fc_width']}) on {c['dataset']}, "
+    sizes = "".join(f", first {c[k]} {what} images" for k, what in
+                    (("train_limit", "training"), ("val_limit", "validation")) if c.get(k))
+    lines = [f"table2: model 14 (widths {list(c['widths'])}, fc {c['fc_width']}) on {c['dataset']}{sizes}, "
              f"{c['epochs']} epochs, lr {c['lr']} ÷ 10 after {c['lr_drop']:.0%} of them, batch "
              f"{c['batch_size']}, momentum {c['momentum']}, weight decay {c['weight_decay']} (none "
              f"on PReLU), MSRA init ({c['mode']}, Eq. 15), input scale {c['input_scale']}, seeds "
-             f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed)",
-             "", "Table 2: final validation error (%), mean ± sd over seeds [min, max]",
-             "| rectifier | mean ± sd | min–max | paper top-1 (ImageNet) | s per run |",
-             "|---|---:|---:|---:|---:|"]
-    for r in s["table2"]:
-        paper = "" if r["paper_top1"] is None else f"{r['paper_top1']:.2f}"
-        lines.append(f"| {r['label']} | {100 * r['mean']:.2f} ± {100 * r['sd']:.2f} | "
-                     f"{100 * r['min']:.2f}–{100 * r['max']:.2f} | {paper} | "
-                     f"{r['mean_seconds']:.0f} |")
-    lines += ["", f"Paired differences (percentage points), 95 % paired t interval over {n} seeds "
-              "(normality of the differences assumed; percentile bootstrap as a check):"]
-    lines += [cmp["verdict"] for cmp in s["comparisons"]]
-    for a, rows in s["table1"].items():
+             f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed)"]
+    if "table2" in parts:
+        lines += _table2_lines(s)
+    for a, rows in s["table1"].items() if "table1" in parts else ():
         lines += ["", f"Table 1, {ACTIVATION_LABELS.get(a, a)}: learned a per layer over {n} seeds"
                   + (" (mean over channels per seed; 'channels sd': the spread within a layer)"
                      if a == "prelu" else ""),
@@ -582,6 +576,21 @@ def tables_text(result: dict) -> str:
                          f"{p['fails_in']} of {p['seeds']}; mean contrast {ci['mean']:+.3f} "
                          f"[{ci['low']:+.3f}, {ci['high']:+.3f}]{paper}) -- {p['criterion']}")
     return "\n".join(lines) + "\n"
+
+
+def _table2_lines(s: dict) -> list:
+    n = len(s["seeds"])
+    lines = ["", "Table 2: final validation error (%), mean ± sd over seeds [min, max]",
+             "| rectifier | mean ± sd | min–max | paper top-1 (ImageNet) | s per run |",
+             "|---|---:|---:|---:|---:|"]
+    for r in s["table2"]:
+        paper = "" if r["paper_top1"] is None else f"{r['paper_top1']:.2f}"
+        lines.append(f"| {r['label']} | {100 * r['mean']:.2f} ± {100 * r['sd']:.2f} | "
+                     f"{100 * r['min']:.2f}–{100 * r['max']:.2f} | {paper} | "
+                     f"{r['mean_seconds']:.0f} |")
+    lines += ["", f"Paired differences (percentage points), 95 % paired t interval over {n} seeds "
+              "(normality of the differences assumed; percentile bootstrap as a check):"]
+    return lines + [cmp["verdict"] for cmp in s["comparisons"]]
 
 
 def write_tables_outputs(result: dict, out_dir: str) -> None:
