@@ -158,7 +158,7 @@ def fig2_numbers() -> dict:
 
 
 def commands_table() -> str:
-    f3, f2 = fig3_numbers(), fig2_numbers()
+    f3, f2, t2 = fig3_numbers(), fig2_numbers(), table2_numbers()
     full3, full2 = _meta("fig3_full_h200"), _meta("fig2_full_cpu_epoch1")
     s3, s2 = _summary("fig3_full_h200"), _summary("fig2_full_cpu_epoch1")
     rows = [
@@ -166,6 +166,10 @@ def commands_table() -> str:
          f"{_seconds(f3['seconds'])}; runs of {f3['run_seconds']} s, two at a time", _provenance(f3["meta"])),
         (f2["meta"]["command"], "22 layers, 8×8 digits, 3 seeds × 2 inits, 120 epochs",
          f"{_seconds(f2['seconds'])}; runs of {f2['run_seconds']} s, two at a time", _provenance(f2["meta"])),
+        (t2["meta"]["command"], "model 14, 8×8 digits, 10 seeds × 3 rectifiers (ReLU, PReLU "
+         "channel-shared and channel-wise), 25 epochs",
+         f"{_seconds(t2['meta']['wall_seconds'])}; runs of {t2['run_seconds']} s, two at a time",
+         _provenance(t2["meta"])),
         (full3["command"], "30 layers, MNIST, seed 0 × 2 inits, 4 epochs",
          f"{_range([r['seconds'] for r in s3['runs']], '{:.0f}')} s per run, two at a time",
          _provenance(full3)),
@@ -370,8 +374,95 @@ def depth_sweep() -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- Tables 1 and 2: ReLU against PReLU, paired by seed --------------------------------------
+
+_LABELS = {"relu": "ReLU", "prelu-shared": "PReLU, channel-shared", "prelu": "PReLU, channel-wise"}
+
+
+def table2_numbers() -> dict:
+    """The stored ``minirect reproduce table2``: its run.json and summary.json."""
+    data = json.loads((RUNS / "table2" / "summary.json").read_text(encoding="utf-8"))
+    return {"meta": _meta("table2"), "config": data["config"], "summary": data["summary"],
+            "run_seconds": _range([r["seconds"] for r in data["runs"]], "{:.0f}"),
+            "runs": len(data["runs"])}
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.2f}".replace("-", "−")
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "−")
+
+
+def table2_section() -> str:
+    t = table2_numbers()
+    meta, c, s = t["meta"], t["config"], t["summary"]
+    n = len(s["seeds"])
+    lines = [f"`{meta['command']}`: {_seconds(meta['wall_seconds'])} for the {t['runs']} runs "
+             f"({n} seeds × {len(c['activations'])} rectifiers, {c['epochs']} epochs each; runs of "
+             f"{t['run_seconds']} s, two at a time; {_provenance(meta)}). Outputs: "
+             "`docs/_runs/table2/`.", "",
+             f"| rectifier | final validation error, mean ± sd over {n} seeds | lowest–highest seed "
+             "| paper, Table 2 (ImageNet top-1, 10-view) |",
+             "|---|---:|---:|---:|"]
+    for r in s["table2"]:
+        lines.append(f"| {r['label']} | {100 * r['mean']:.2f} ± {100 * r['sd']:.2f} % | "
+                     f"{100 * r['min']:.2f}–{100 * r['max']:.2f} % | {r['paper_top1']:.2f} % |")
+    lines += ["", f"| comparison (seed by seed) | mean difference, points | 95 % paired t interval "
+              f"({n - 1} df) | bootstrap 95 % (check) | lower / higher in | verdict |",
+              "|---|---:|---:|---:|---:|---|"]
+    for cmp in s["comparisons"]:
+        ci, boot = cmp["t"], cmp["bootstrap"]
+        verdict = ("excludes zero: " + ("PReLU helps" if ci["mean"] < 0 else "PReLU hurts")
+                   + " at this scale") if cmp["excludes_zero"] else \
+            f"includes zero: not resolved at {n} seeds"
+        if cmp["excludes_zero"] and cmp["b"] != "relu":
+            verdict = "excludes zero: " + ("channel-wise lower" if ci["mean"] < 0 else
+                                           "channel-shared lower")
+        lines.append(f"| {_LABELS[cmp['a']]} − {_LABELS[cmp['b']]} | {_points(ci['mean'])} | "
+                     f"[{_points(ci['low'])}, {_points(ci['high'])}] | "
+                     f"[{_points(boot['low'])}, {_points(boot['high'])}] | "
+                     f"{cmp['lower_in']} / {cmp['higher_in']} of {n} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def table1_section() -> str:
+    t = table2_numbers()
+    s = t["summary"]
+    n = len(s["seeds"])
+    shared, wise = s["table1"]["prelu-shared"], s["table1"]["prelu"]
+    lines = [f"| layer | paper, channel-shared | ours, channel-shared (mean ± sd, {n} seeds) "
+             "| paper, channel-wise | ours, channel-wise (mean over channels; mean ± sd) "
+             "| ours, spread over channels (sd) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for a, b in zip(shared, wise):
+        lines.append(f"| {a['layer']} | {a['paper']:.3f} | {a['mean']:.3f} ± {a['sd']:.3f} | "
+                     f"{b['paper']:.3f} | {b['mean']:.3f} ± {b['sd']:.3f} | {b['channel_sd']:.3f} |")
+    need = math.ceil(0.8 * n)
+    lines += ["", f"Each pattern is judged seed by seed through a contrast that is positive where "
+              f"it holds: it **holds** when the contrast is positive in at least {need} of the "
+              f"{n} seeds, **fails** when it is negative in as many, and is **mixed** otherwise; "
+              "beside it, the mean contrast with its 95 % paired t interval, and the paper's own "
+              "contrast.", "",
+              "| pattern (contrast > 0 where it holds) | channel-shared | channel-wise | paper's "
+              "contrast, shared / wise |",
+              "|---|---|---|---:|"]
+    for p_s, p_w in zip(s["patterns"]["prelu-shared"], s["patterns"]["prelu"]):
+        cells = []
+        for p in (p_s, p_w):
+            ci = p["contrast"]
+            cells.append(f"**{p['verdict']}** ({p['holds_in']} > 0, {p['fails_in']} < 0; "
+                         f"{_signed(ci['mean'])} [{_signed(ci['low'])}, {_signed(ci['high'])}])")
+        lines.append(f"| {p_s['pattern']}: {p_s['criterion']} | {cells[0]} | {cells[1]} | "
+                     f"{_signed(p_s['paper_contrast'])} / {_signed(p_w['paper_contrast'])} |")
+    return "\n".join(lines) + "\n"
+
+
 PIECES = {
     "depth_sweep.md": depth_sweep,
+    "table2_cpu.md": table2_section,
+    "table1_cpu.md": table1_section,
     "reproduce_commands.md": commands_table,
     "reproduction_in_short.md": in_short,
     "fig3_cpu.md": fig3_section,
