@@ -376,13 +376,14 @@ def depth_sweep() -> str:
 
 # -- Tables 1 and 2: ReLU against PReLU, paired by seed --------------------------------------
 
+_DATASETS = {"digits": "the embedded 8×8 digits", "fashion-mnist": "Fashion-MNIST, 28×28"}
 _LABELS = {"relu": "ReLU", "prelu-shared": "PReLU, channel-shared", "prelu": "PReLU, channel-wise"}
 
 
-def table2_numbers() -> dict:
-    """The stored ``minirect reproduce table2``: its run.json and summary.json."""
-    data = json.loads((RUNS / "table2" / "summary.json").read_text(encoding="utf-8"))
-    return {"meta": _meta("table2"), "config": data["config"], "summary": data["summary"],
+def table2_numbers(name: str = "table2") -> dict:
+    """A stored ``minirect reproduce table2``: its run.json and summary.json."""
+    data = json.loads((RUNS / name / "summary.json").read_text(encoding="utf-8"))
+    return {"meta": _meta(name), "config": data["config"], "summary": data["summary"],
             "run_seconds": _range([r["seconds"] for r in data["runs"]], "{:.0f}"),
             "runs": len(data["runs"])}
 
@@ -395,14 +396,16 @@ def _signed(x: float) -> str:
     return f"{x:+.3f}".replace("-", "−")
 
 
-def table2_section() -> str:
-    t = table2_numbers()
+def table2_section(name: str = "table2") -> str:
+    t = table2_numbers(name)
     meta, c, s = t["meta"], t["config"], t["summary"]
     n = len(s["seeds"])
+    sizes = "".join(f", the first {c[k]:,} {what} images" for k, what in
+                    (("train_limit", "training"), ("val_limit", "validation")) if c.get(k))
     lines = [f"`{meta['command']}`: {_seconds(meta['wall_seconds'])} for the {t['runs']} runs "
-             f"({n} seeds × {len(c['activations'])} rectifiers, {c['epochs']} epochs each; runs of "
-             f"{t['run_seconds']} s, two at a time; {_provenance(meta)}). Outputs: "
-             "`docs/_runs/table2/`.", "",
+             f"({_DATASETS.get(c['dataset'], c['dataset'])}{sizes}; {n} seeds × {len(c['activations'])} rectifiers, "
+             f"{c['epochs']} epochs each; runs of {t['run_seconds']} s, two at a time; "
+             f"{_provenance(meta)}). Outputs: `docs/_runs/{name}/`.", "",
              f"| rectifier | final validation error, mean ± sd over {n} seeds | lowest–highest seed "
              "| paper, Table 2 (ImageNet top-1, 10-view) |",
              "|---|---:|---:|---:|"]
