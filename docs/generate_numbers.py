@@ -403,9 +403,15 @@ def table2_section(name: str = "table2") -> str:
     sizes = "".join(f", the first {c[k]:,} {what} images" for k, what in
                     (("train_limit", "training"), ("val_limit", "validation")) if c.get(k))
     lines = [f"`{meta['command']}`: {_seconds(meta['wall_seconds'])} for the {t['runs']} runs "
-             f"({_DATASETS.get(c['dataset'], c['dataset'])}{sizes}; {n} seeds × {len(c['activations'])} rectifiers, "
-             f"{c['epochs']} epochs each; runs of {t['run_seconds']} s, two at a time; "
-             f"{_provenance(meta)}). Outputs: `docs/_runs/{name}/`.", "",
+             f"({_DATASETS.get(c['dataset'], c['dataset'])}{sizes}; {len(c['seeds'])} seeds × "
+             f"{len(c['activations'])} rectifiers, {c['epochs']} epochs each; runs of "
+             f"{t['run_seconds']} s, two at a time; {_provenance(meta)}). Outputs: "
+             f"`docs/_runs/{name}/`."]
+    for d in s.get("diverged", []):
+        lines.append(f"One run diverged ({_LABELS[d['activation']]}, seed {d['seed']}: "
+                     f"\"{d['message']}\"); the comparisons are paired, so its seed is left out "
+                     f"of all of them: {n} seeds remain.")
+    lines += ["",
              f"| rectifier | final validation error, mean ± sd over {n} seeds | lowest–highest seed "
              "| paper, Table 2 (ImageNet top-1, 10-view) |",
              "|---|---:|---:|---:|"]

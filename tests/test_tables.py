@@ -110,9 +110,14 @@ def test_tables_summary_on_hand_made_runs():
         runs_ += [_fake_run("relu", s, relu[s]),
                   _fake_run("prelu-shared", s, relu[s], [[a] for a in paper]),
                   _fake_run("prelu", s, wise[s], [[a, a] for a in [0.25] * 13])]
+    # a fifth seed whose channel-wise run diverged: the whole seed is left out, and named
+    runs_ += [_fake_run("relu", 4, 0.5), _fake_run("prelu-shared", 4, 0.5, [[a] for a in paper]),
+              {**_fake_run("prelu", 4, 0.9), "history": [], "diverged": "the loss became nan"}]
     config = {"activations": ["relu", "prelu-shared", "prelu"]}
     summary = report.tables_summary({"config": config, "runs": runs_})
     assert summary["seeds"] == [0, 1, 2, 3]
+    assert summary["diverged"] == [{"activation": "prelu", "seed": 4,
+                                    "message": "the loss became nan"}]
     by = {r["activation"]: r for r in summary["table2"]}
     assert by["relu"]["mean"] == pytest.approx(0.1025)
     wise_vs_relu = next(c for c in summary["comparisons"] if (c["a"], c["b"]) == ("prelu", "relu"))
@@ -194,3 +199,19 @@ def test_table2_is_deterministic_and_resumes_to_the_same_result(tmp_path, monkey
     assert outcome(resumed) == outcome(straight)
     rows = list(csv.DictReader(open(tmp_path / "cut" / "history.csv")))
     assert len(rows) == 6
+
+
+def test_a_diverged_run_is_reported_not_fatal(tmp_path, monkeypatch):
+    """One run's loss blows up: the experiment finishes, says so, and compares the other seeds."""
+    fit = runner.fit
+
+    def fit_or_blow_up(model, *args, **kw):
+        if kw["out_dir"].endswith("prelu-seed1"):
+            raise train.TrainingDiverged("the loss became nan at epoch 1")
+        return fit(model, *args, **kw)
+    monkeypatch.setattr(runner, "fit", fit_or_blow_up)
+    result = runner.reproduce("table2", str(tmp_path), progress=False, fast=True, workers=1,
+                              epochs=1)
+    assert result["summary"]["seeds"] == [0, 2]
+    assert [(d["activation"], d["seed"]) for d in result["summary"]["diverged"]] == [("prelu", 1)]
+    assert "DIVERGED" in (tmp_path / "summary.txt").read_text()

@@ -487,8 +487,11 @@ def tables_summary(result: dict) -> dict:
     95 % paired t interval (and the bootstrap's as a check) and a verdict; per PReLU
     variant and layer the learned coefficients over seeds beside the paper's, and Table 1's
     patterns judged seed by seed (``PATTERNS``, ``PATTERN_SHARE``)."""
-    by = {(r["activation"], r["seed"]): r for r in result["runs"]}
+    diverged = [{"activation": r["activation"], "seed": r["seed"], "message": r["diverged"]}
+                for r in result["runs"] if r.get("diverged")]
+    by = {(r["activation"], r["seed"]): r for r in result["runs"] if not r.get("diverged")}
     activations = [a for a in result["config"]["activations"] if any(k[0] == a for k in by)]
+    # the comparisons are paired: a seed counts only where every rectifier's run finished
     seeds = sorted({s for a, s in by if all((b, s) in by for b in activations)})
     final = {a: [by[(a, s)]["history"][-1]["val_error"] for s in seeds] for a in activations}
     rows = [{"activation": a, "label": ACTIVATION_LABELS.get(a, a), "seeds": len(seeds),
@@ -517,7 +520,7 @@ def tables_summary(result: dict) -> dict:
                         **_judge([c[k] for c in contrasts])}
                        for k, ((name, criterion), paper_c) in enumerate(zip(PATTERNS,
                                                                               paper_contrasts))]
-    return {"seeds": seeds, "table2": rows, "comparisons": comparisons,
+    return {"seeds": seeds, "diverged": diverged, "table2": rows, "comparisons": comparisons,
             "table1": coefficients, "patterns": patterns,
             "verdict": [c["verdict"] for c in comparisons]}
 
@@ -554,6 +557,9 @@ def tables_text(result: dict, parts=("table2", "table1")) -> str:
              f"{c['batch_size']}, momentum {c['momentum']}, weight decay {c['weight_decay']} (none "
              f"on PReLU), MSRA init ({c['mode']}, Eq. 15), input scale {c['input_scale']}, seeds "
              f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed)"]
+    for d in s.get("diverged", []):
+        lines.append(f"DIVERGED, left out with the other rectifiers of its seed: {d['activation']} "
+                     f"seed {d['seed']}: {d['message']}")
     if "table2" in parts:
         lines += _table2_lines(s)
     for a, rows in s["table1"].items() if "table1" in parts else ():
@@ -610,7 +616,7 @@ def plot_table2_curves(result: dict, path=None):
     """Validation error against epochs per rectifier: the mean over seeds and its range."""
     fig, ax = _pyplot(path).subplots(figsize=(6, 4))
     for a in result["config"]["activations"]:
-        mine = [r for r in result["runs"] if r["activation"] == a]
+        mine = [r for r in result["runs"] if r["activation"] == a and not r.get("diverged")]
         if not mine:
             continue
         epochs = [0] + [row["epoch"] for row in mine[0]["history"]]

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, replace
 
 from .. import accel, backend, diagnostics, nn, runs, theory
-from ..train import evaluate, fit
+from ..train import TrainingDiverged, evaluate, fit
 from . import executors, recipe, report
 
 # Options that may change when a run is resumed: more epochs or seeds (a sweep: or depths),
@@ -214,7 +214,9 @@ def prelu_run(config: recipe.Config, activation: str, seed: int, folder=None,
     its one learning-rate step. ``coefficients``: per rectifier layer (conv1, conv2_1, ...,
     fc2), the learned PReLU coefficients (one value for the channel-shared net, one per
     channel for the channel-wise; none for ReLU). On resume a finished run only reloads its
-    checkpoint.
+    checkpoint. A run whose loss diverges (``TrainingDiverged``) does not stop the
+    experiment: its result says so in ``diverged`` (the message; None otherwise), and the
+    report leaves out its seed.
     """
     on_epoch_end = None if on_epoch is None else (
         lambda epoch, row: on_epoch(f"{activation} seed {seed}", epoch, row))
@@ -229,13 +231,17 @@ def prelu_run(config: recipe.Config, activation: str, seed: int, folder=None,
         initial_error = evaluate(model, val)[1]       # measured, so the curves start at epoch 0
         start = time.perf_counter()
         accel.used(reset=True)
-        history = fit(model, train, opt, config.epochs, val_loader=val, schedule=schedule,
-                      out_dir=folder, resume=resume, progress=progress,
-                      on_epoch_end=on_epoch_end, cuda_graph=config.cuda_graph)
+        try:
+            history = fit(model, train, opt, config.epochs, val_loader=val, schedule=schedule,
+                          out_dir=folder, resume=resume, progress=progress,
+                          on_epoch_end=on_epoch_end, cuda_graph=config.cuda_graph).epochs
+            diverged = None
+        except TrainingDiverged as error:   # reported, not fatal: the other runs still count
+            history, diverged = [], " ".join(str(error).split())
         seconds = time.perf_counter() - start
     prelus = [m for m in model.modules() if isinstance(m, nn.PReLU)]
-    return {"activation": activation, "seed": seed, "seconds": seconds,
-            "history": history.epochs, "initial_error": initial_error, "classes": classes,
+    return {"activation": activation, "seed": seed, "seconds": seconds, "diverged": diverged,
+            "history": history, "initial_error": initial_error, "classes": classes,
             "batches": len(train), "layer_names": rectifier_names(model),
             "coefficients": [backend.to_numpy(p.weight.data).tolist() for p in prelus],
             "fast_paths_ran": accel.used(reset=True)}
@@ -250,7 +256,9 @@ def rectifier_names(model) -> list:
 
 
 def _print_finished(run, progress):
-    if progress:
+    if progress and run.get("diverged"):
+        print(f"  {run['activation']:>6} seed {run['seed']}: DIVERGED: {run['diverged']}", flush=True)
+    elif progress:
         errors = [row["val_error"] for row in run["history"]]
         name = run.get("init") or run["activation"]
         print(f"  {name:>6} seed {run['seed']}: final val error {errors[-1]:.3f} "
