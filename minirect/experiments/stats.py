@@ -29,7 +29,7 @@ import statistics
 def t_cdf(t: float, df: int) -> float:
     """P(T ≤ t) for Student's t with ``df`` (a positive integer) degrees of freedom.
 
-    With θ = atan(t/√df), A = P(|T| ≤ |t|) is, for odd df,
+    With θ = atan(t/√df), A = ``P(abs(T) ≤ abs(t))`` is, for odd df,
     (2/π)(θ + sin θ (cos θ + (2/3) cos³θ + … + (2·4⋯(df−3))/(1·3⋯(df−2)) cos^(df−2) θ)),
     and for even df, sin θ (1 + (1/2) cos²θ + (1·3)/(2·4) cos⁴θ + … + (1·3⋯(df−3))/(2·4⋯(df−2))
     cos^(df−2) θ); then P(T ≤ t) = (1 + sign(t) A) / 2.
