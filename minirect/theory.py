@@ -39,7 +39,8 @@ _host = backend.module_for("cpu")    # the theory is small host arithmetic, in f
 # ----------------------------------------------------------------------------
 
 def predicted_stds(model, input_std: float = 1.0, rectified_input: bool = False, *,
-                   geometry: bool = False, input_shape=None, inputs=None) -> dict:
+                   geometry: bool = False, input_shape=None, inputs=None, targets=None,
+                   finite_width: bool = True) -> dict:
     """The theory's per-layer stds for this model's weighted layers, from their weights.
 
     Returns {"response_std": [...], "grad_ratio": [...]}: the predicted std of
@@ -51,8 +52,13 @@ def predicted_stds(model, input_std: float = 1.0, rectified_input: bool = False,
     backward twin (``idealized_stds``). ``geometry=True``: the same theory on
     the net's actual maps — zero padding, max pooling, SPP
     (``geometry_aware_stds``; the map size comes from ``input_shape``,
-    ``inputs`` or the model's ``spec``).
+    ``inputs`` or the model's ``spec``). With ``geometry=True`` and ``inputs``
+    (and ``finite_width``, the default) it adds the typical seed and the
+    spread across seeds of ``finite_width_stds``: "response_median",
+    "response_spread", "grad_median", "grad_spread".
     """
+    if geometry and inputs is not None and finite_width and not rectified_input:
+        return finite_width_stds(model, inputs, targets)
     if geometry:
         return geometry_aware_stds(model, input_std, rectified_input=rectified_input,
                                    input_shape=input_shape, inputs=inputs)
@@ -447,3 +453,266 @@ def _backward(steps, positions: int) -> list:
             ratios.append(math.sqrt(float(g.mean())))
         g = step(g)
     return ratios[::-1]
+
+
+# ----------------------------------------------------------------------------
+# Beyond the mean: the typical net at finite width (minirect's extension)
+# ----------------------------------------------------------------------------
+
+def finite_width_stds(model, inputs, targets=None, *, pairs: int = 16,
+                      samples: int = MONTE_CARLO_SAMPLES, seed: int = 0) -> dict:
+    """The spread of the per-layer stds across seeds, and the typical (median) seed.
+
+    At finite width a seed's signal is not the theory's expectation: one seed's
+    variance at layer l is E[Var_l]·F_l with F_l a product of one random factor
+    per layer. The finite-width theory implemented here (Hanin & Nica 2019,
+    "Products of many large random matrices", generalized to conv maps, pools
+    and a batch) rests on four assumptions:
+
+    1. **Independent channels.** Given its input, each of a layer's d output
+       channels is an independent Gaussian field over its own weights (forward),
+       each of its c input channels an independent Gaussian field over its own
+       weight column (backward). The energy the layer passes on is a mean of d
+       (or c) i.i.d. channel energies e_j, so its factor has relative variance
+       Var[e_j] / (d E[e_j]²).
+    2. **Independent layers, log-normal product.** The factors of different
+       layers are independent with small relative variances v_l, so
+       log F_l is Gaussian with variance s_l² = Σ_{k≤l} v_k and mean −s_l²/2
+       (E[F] = 1). Then one seed's log std has sd s_l/2, the median std is
+       √E[Var_l]·exp(−s_l²/4) and the mean std √E[Var_l]·exp(−s_l²/8).
+    3. **The mask is independent of the backward field** (the usual gradient-
+       independence assumption): a ReLU's f'(y) comes from the forward weights,
+       the gradient it gates from the weights above.
+    4. **Uniform softmax at init**: ∂E/∂z = (p − onehot)/N with p ≈ 1/K, so two
+       images' logit gradients have cross-moment 1 − 1/K (same label) or −1/K
+       (different labels) against 1 − 1/K within one image.
+
+    **Why a ReLU layer's v is about 5/n (Hanin & Nica).** For n i.i.d. units
+    relu(z)², z ~ N(0, σ²): E = σ²/2, E[relu(z)⁴] = 3σ⁴/2, so the relative
+    variance of their mean is (3/2 − 1/4)/(1/4)/n = 5/n. Here the units of one
+    channel (positions × images in the batch) are correlated, so per channel
+
+        Var[e_j] = (1/N) mean_{p,q in one image} Cov(f(u_p)², f(u_q)²)
+                   + (1 − 1/N) mean_{p in one image, q in another} Cov(f(u_p)², f(u_q)²)
+
+    (``energy_fluctuation``, with the degree-2 arc-cosine kernel): uncorrelated
+    units average the fluctuation away, fully correlated ones (alike images:
+    each channel all-or-nothing) give 5/d — the effective width is between
+    d and d·N·P. Backward, per input channel e_j = uᵀKu with u the Gaussian
+    gradient field from the weights above (covariance C) and K the random
+    routing of the mask and the max pools: Var[uᵀKu] = E[tr(KC)²] + 2E[tr(KCKC)]
+    − (E tr KC)², with E[f'_p f'_q] from the arc-cosine kernel of degree 0 and
+    the pools' winners by Monte Carlo.
+
+    **Pairs of real images.** The cross-moments that decide how alike two
+    images look vary from pair to pair (mean-subtracted digits are as often
+    anti-correlated as correlated), and the fluctuation depends on their
+    *square*, not on the mean pair's. So the moments are carried for ``pairs``
+    pairs of images of ``inputs`` (image i with image i + N/2), each through
+    the same steps as ``geometry_aware_stds`` (padding, arc-cosine, Gaussian
+    max pools), and v_l is averaged over the pairs.
+
+    Returns, per weighted layer, ``geometry_aware_stds``'s "rms_response"
+    (√E[Var]), "response_std" and "grad_ratio", and: "response_mean" (the mean
+    std, √E[Var]·exp(−s²/8) with this s²), "response_median",
+    "response_spread" (sd of log std across seeds), "grad_median" and
+    "grad_spread" (of the ratio
+    std ∂E/∂y_l / std ∂E/∂y_L; 0 at the last layer).
+    """
+    mean = geometry_aware_stds(model, inputs=inputs, samples=samples, seed=seed)
+    x = backend.to_numpy(getattr(inputs, "data", inputs)).astype("float64")
+    n = x.shape[0]
+    rng = _host.random.default_rng(seed)
+    per_pair = max(2000, samples // max(pairs, 1))
+    classes = weighted_layers(model)[-1][1].weight.shape[0]
+    same_label = _same_label_share(targets, n, classes)
+    forward, backward = [], []
+    for i in range(min(pairs, n // 2)):
+        s2_forward, steps, top = _pair_forward(model, x[[i, i + n // 2]], n, rng, per_pair)
+        forward.append(s2_forward)
+        top_gradient = logit_gradient_moments(top.moments, classes, same_label, per_pair, rng)
+        backward.append(_pair_backward(steps, top_gradient, n))
+    s2 = _host.mean(_host.array(forward), axis=0)
+    b2 = _host.mean(_host.array(backward), axis=0)
+    rms, grad = _host.array(mean["rms_response"]), _host.array(mean["grad_ratio"])
+
+    def floats(values):
+        return [float(v) for v in values]
+    return {"rms_response": mean["rms_response"], "response_std": mean["response_std"],
+            "grad_ratio": mean["grad_ratio"], "response_mean": floats(rms * _host.exp(-s2 / 8)),
+            "response_median": floats(rms * _host.exp(-s2 / 4)),
+            "response_spread": floats(_host.sqrt(s2) / 2),
+            "grad_median": floats(grad * _host.exp(-b2 / 4)), "grad_spread": floats(_host.sqrt(b2) / 2)}
+
+
+def _same_label_share(targets, n, classes) -> float:
+    """The share of pairs of images in the batch with equal labels (1/K without targets)."""
+    if targets is None:
+        return 1 / classes
+    counts = _host.bincount(backend.to_numpy(getattr(targets, "data", targets)).astype(int))
+    return float((counts * (counts - 1)).sum()) / (n * (n - 1))
+
+
+def logit_gradient_moments(moments, classes: int, same_label: float, samples: int = 20000,
+                           rng=None):
+    """(E|g|², √E[(g·g')²]) for the logit gradients g = softmax(z) − onehot(y) of two
+    images (the 1/N of the mean loss left out), their logits z, z' drawn with the
+    theory's 2 × 2 moments ``moments`` for every class alone (assumption 4), a share
+    ``same_label`` of pairs with equal labels.
+    Small logits give (1 − 1/K, √(s(1 − 1/K)² + (1 − s)/K²)); larger ones add the
+    softmax the two images share to both images' gradients, and the pair looks more alike."""
+    rng = rng if rng is not None else _host.random.default_rng(0)
+    values, vectors = _host.linalg.eigh(moments)
+    root = vectors * _host.sqrt(_host.clip(values, 0.0, None))
+    z = rng.standard_normal((samples, classes, 2)) @ root.T              # (S, K, 2)
+    p = _host.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    g1, g2 = p[:, :, 0].copy(), p[:, :, 1].copy()
+    g1[:, 0] -= 1                                                        # image 1: label 0
+    same, other = g2.copy(), g2.copy()
+    same[:, 0] -= 1
+    other[:, 1] -= 1
+    cross = (same_label * ((g1 * same).sum(1) ** 2).mean()
+             + (1 - same_label) * ((g1 * other).sum(1) ** 2).mean())
+    return float((g1 * g1).sum(1).mean()), math.sqrt(cross)
+
+
+def _pair_signal(images, batch) -> _Signal:
+    """The moments of two images (2 × C × H × W) side by side, per channel."""
+    c = images.shape[1]
+    flat = images.reshape(2, c, -1)
+    both = _host.concatenate([flat[0], flat[1]], axis=1)             # (C, 2P)
+    shape = images.shape[2:] if images.ndim == 4 else None
+    return _Signal(both.T @ both / c, shape, c, batch)
+
+
+def _pair_forward(model, images, batch, rng, samples):
+    """One pair's forward pass: s² at each weighted layer's output, and the
+    steps the backward pass needs (masks, pool winners, layers)."""
+    signal, s2, steps = _pair_signal(images, batch), [], []
+    for layer in _chain(model):
+        if isinstance(layer, (Conv2d, Linear)):
+            if signal.slope != 1.0:
+                steps.append(("mask", signal.moments, signal.slope, signal.channels))
+            signal, _ = _apply_pending_rectifier(signal)
+            p_in, c_in, w2 = signal.positions, signal.channels, _mean_square(layer.weight.data)
+            if isinstance(layer, Conv2d):
+                index, _ = tap_index(signal.shape, layer.kernel_size, layer.stride, layer.padding)
+                signal, _ = _conv_forward(signal, layer)
+                steps.append(("conv", index, p_in, layer.weight.shape[0] * w2, c_in))
+            else:
+                signal, _ = _linear_forward(signal, layer)
+                steps.append(("linear", None, p_in, layer.weight.shape[0] * w2, c_in))
+            s2.append(signal.log_variance + energy_fluctuation(signal.moments, 1.0, signal.channels,
+                                                               batch))
+        elif isinstance(layer, (ReLU, LeakyReLU, PReLU)):
+            signal = signal.with_slope(_negative_slope(layer))
+        elif isinstance(layer, (MaxPool2d, SPP)):
+            signal, winners = _pair_pool(signal, layer, rng, samples)
+            steps.append(("pool", *winners))
+        elif isinstance(layer, Flatten):
+            signal = replace(signal, shape=None)
+    return s2, steps, signal
+
+
+def _pair_pool(signal, layer, rng, samples):
+    """Max pool / SPP of one pair's Gaussian field (as ``max_pool_moments``), keeping
+    each sample's winners and f'(winner) for the backward pass."""
+    bins, shape = pool_bins(layer, signal.shape)
+    p = signal.positions
+    values, vectors = _host.linalg.eigh(signal.moments)
+    y = rng.standard_normal((samples, 2 * p)) @ (vectors * _host.sqrt(_host.clip(values, 0.0, None))).T
+    best = _host.stack([b[y[:, b].argmax(axis=1)] for b in bins + [b + p for b in bins]], axis=1)
+    top = _host.take_along_axis(y, best, axis=1)
+    a = signal.slope
+    pooled = _host.where(top > 0, top, a * top)
+    s2 = signal.log_variance + energy_fluctuation(signal.moments, a, signal.channels, signal.batch)
+    pooled_signal = replace(signal, moments=pooled.T @ pooled / samples, shape=shape, slope=1.0,
+                            log_variance=s2)
+    return pooled_signal, (best, _host.where(top > 0, 1.0, a), 2 * p, signal.channels)
+
+
+def _mask_moments(moments, slope):
+    """(E[f'(u) f'(v)], E[f'(u)² f'(v)²]) for Gaussian (u, v): f' is 1 or a, and
+    P(u > 0, v > 0) = (π − θ)/2π, P(u > 0 > v) = θ/2π (arc-cosine kernel of degree 0)."""
+    theta = _host.arccos(_correlations(moments)[1])
+    same, differ = (_host.pi - theta) / (2 * _host.pi), theta / (2 * _host.pi)
+    return (1 + slope ** 2) * same + 2 * slope * differ, (1 + slope ** 4) * same + 2 * slope ** 2 * differ
+
+
+def _mask_fluctuation(c, mask_squares, mean_square, channels, batch):
+    """v of a step whose routing is a diagonal mask m = f'² (``mask_squares`` = E[m_p m_q],
+    ``mean_square`` = E[m]): Cov(m_p u_p², m_q u_q²) = E[m_p m_q](C_pp C_qq + 2C_pq²) − E[m]² C_pp C_qq."""
+    p = c.shape[0] // 2
+    d = _host.diag(c)
+    outer = _host.outer(d, d)
+    cov = mask_squares * (outer + 2 * c * c) - mean_square ** 2 * outer
+    variance = cov[:p, :p].mean() / batch + cov[:p, p:].mean() * (1 - 1 / batch)
+    mean = mean_square * d[:p].mean()
+    return float(variance) / (channels * mean * mean) if mean > 0 else 0.0
+
+
+def _pool_fluctuation(c, best, fprime, channels, batch):
+    """v of a pool step: per channel and image e = uᵀKu, K[b, b'] = f'_b f'_b' [same winner],
+    Var = E[tr(KC)²] + 2E[tr(KCKC)] − (E tr KC)², between two images E[tr(K₁C₁₁)tr(K₂C₂₂)]
+    + 2E[tr(K₁C₁₂K₂C₂₁)] − E tr(K₁C₁₁) E tr(K₂C₂₂), by Monte Carlo over the winners."""
+    b = best.shape[1] // 2
+    k = (best[:, :, None] == best[:, None, :]) * fprime[:, :, None] * fprime[:, None, :]
+    k1, k2 = k[:, :b, :b], k[:, b:, b:]
+    a1, a2 = k1 @ c[:b, :b], k2 @ c[b:, b:]
+    t1, t2 = _host.trace(a1, axis1=1, axis2=2), _host.trace(a2, axis1=1, axis2=2)
+    within = (t1 * t1).mean() + 2 * _host.einsum("sab,sba->s", a1, a1).mean() - t1.mean() ** 2
+    between = ((t1 * t2).mean() + 2 * _host.einsum("sab,sba->s", k1 @ c[:b, b:], k2 @ c[b:, :b]).mean()
+               - t1.mean() * t2.mean())
+    variance = within / batch + between * (1 - 1 / batch)
+    return float(variance) / (channels * t1.mean() ** 2) if t1.mean() > 0 else 0.0
+
+
+def _pair_backward(steps, top_gradient, batch):
+    """One pair's backward pass: s² of the gradient ratio at each weighted layer
+    (0 at the last). C is one channel's gradient covariance, both images side by
+    side, starting from the logits' (``logit_gradient_moments``): its
+    cross-image block enters v only squared, so √E[(g·g')²] stands for all pairs."""
+    within, cross = top_gradient
+    c = _two_images(_host.eye(1) * within, _host.eye(1) * cross)
+    s2, ratios, pending = 0.0, [], None
+    for kind, *step in reversed(steps):
+        if kind in ("conv", "linear"):
+            table, p_in, scale, channels = step
+            if pending is not None:          # two weighted layers with no rectifier between
+                s2 += _mask_fluctuation(c, 1.0, 1.0, pending, batch)
+            ratios.append(s2)
+            if kind == "conv":
+                c = scale * _conv_transpose(c, table, p_in)
+            else:
+                c = scale * _host.kron(_host.array([[c[0, 0], c[0, 1]], [c[1, 0], c[1, 1]]]),
+                                       _host.eye(p_in))
+            pending = channels
+        elif kind == "mask":
+            moments, slope, channels = step
+            gate, gate_squares = _mask_moments(moments, slope)
+            s2 += _mask_fluctuation(c, gate_squares, (1 + slope ** 2) / 2, channels, batch)
+            c, pending = gate * c, None
+        else:                                # pool: route to the winners
+            best, fprime, positions, channels = step
+            s2 += _pool_fluctuation(c, best, fprime, channels, batch)
+            flat = (best[:, :, None] * positions + best[:, None, :]).ravel()
+            weights = (fprime[:, :, None] * fprime[:, None, :] * c).ravel()
+            c = _host.bincount(flat, weights=weights, minlength=positions ** 2).reshape(
+                positions, positions) / best.shape[0]
+            pending = None
+    return ratios[::-1]
+
+
+def _conv_transpose(c, index, p_in):
+    """Σ_t S_t C S_tᵀ: the gradient covariance sent back along the in-map taps
+    (S_t[q, o] = 1 where output o's tap t reads input q); both images at once."""
+    inside = index < p_in
+    sink = 2 * p_in
+    padded = _host.zeros((sink + 1, sink + 1))
+    for t in range(index.shape[1]):
+        rows = _host.concatenate([_host.where(inside[:, t], index[:, t], sink),
+                                  _host.where(inside[:, t], index[:, t] + p_in, sink)])
+        block = _host.ix_(rows, rows)
+        padded[block] += c          # one tap reads distinct inputs: no repeated index but the sink
+    return padded[:sink, :sink]

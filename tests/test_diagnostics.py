@@ -84,7 +84,7 @@ def _measured_and_predicted(model_for_seed, inputs_for_seed, seeds=SEEDS):
         model = model_for_seed(seed)
         x, y = inputs_for_seed(seed)
         stats = diagnostics.layer_statistics(model, x, y)
-        geometry = theory.predicted_stds(model, geometry=True, inputs=x)
+        geometry = theory.predicted_stds(model, geometry=True, inputs=x, finite_width=False)
         ideal = theory.predicted_stds(model, input_std=float(x.data.std()))
         rows["response"].append([s["response_std"] for s in stats])
         rows["grad"].append([s["grad_std"] / stats[-1]["grad_std"] for s in stats])
