@@ -346,7 +346,10 @@ def plot_layer_statistics(stats_by_label: dict, path=None, title: str = "", theo
     ``theory`` maps the same labels to ``theory.predicted_stds`` output, drawn
     dashed (the geometry-aware theory, ``geometry=True``); ``idealized``
     likewise, drawn dotted (the paper's theory, no padding or pooling). Theory
-    gradients are scaled to the measured gradient at the last layer. Returns
+    gradients are scaled to the measured gradient at the last layer. Where a
+    theory entry has the finite-width keys (``theory.finite_width_stds``, which
+    ``predicted_stds(geometry=True, inputs=x)`` adds), a shaded band shows
+    where a typical seed lies: median ×/÷ exp(sd of log std). Returns
     the matplotlib figure; saves it when ``path`` is given.
     """
     fig, axes = _pyplot(path).subplots(1, 2, figsize=(10, 3.8))
@@ -363,9 +366,13 @@ def plot_layer_statistics(stats_by_label: dict, path=None, title: str = "", theo
                 axes[0].semilogy(layers, predictions[label]["response_std"], style, color=color, alpha=0.7)
                 axes[1].semilogy(layers, [r * grads[-1] for r in predictions[label]["grad_ratio"]], style,
                                  color=color, alpha=0.7)
+                _typical_band(axes, layers, predictions[label], grads[-1], color)
     for predictions, style, name in styles:
         if predictions:
             axes[0].plot([], [], style, color="gray", label=name)
+    if any("response_median" in p for p in (theory or {}).values()):
+        axes[0].fill_between([], [], [], color="gray", alpha=0.15,
+                             label="typical seed: median ×/÷ e^(sd of log std)")
     axes[0].set(xlabel="layer", ylabel="std of response y_l", title="forward signal")
     axes[1].set(xlabel="layer", ylabel="std of dE/dy_l", title="backward signal")
     for ax in axes:
@@ -374,6 +381,19 @@ def plot_layer_statistics(stats_by_label: dict, path=None, title: str = "", theo
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def _typical_band(axes, layers, predicted, last_grad, color):
+    """The finite-width band (``theory.finite_width_stds``): the median seed ×/÷
+    exp(sd of log std), about 68% of seeds; drawn when ``predicted`` has it."""
+    if "response_median" not in predicted:
+        return
+    for ax, median, spread, scale in ((axes[0], "response_median", "response_spread", 1.0),
+                                      (axes[1], "grad_median", "grad_spread", last_grad)):
+        centre = [m * scale for m in predicted[median]]
+        width = [math.exp(s) for s in predicted[spread]]
+        ax.fill_between(layers, [c / w for c, w in zip(centre, width)],
+                        [c * w for c, w in zip(centre, width)], color=color, alpha=0.15, lw=0)
 
 
 def plot_sweep(result, path=None):
