@@ -18,7 +18,14 @@ measure. It reads the window geometry and the SPP bins from
 ``functional.conv`` (``window_geometry``, ``spp_bins``): the same windows the
 layers compute with.
 
-``predicted_stds(model, ...)`` picks one of the two (``geometry=True``: the second).
+**Beyond the mean: the typical net**, ``finite_width_stds``. A seed's variance is
+the expectation times a product of one random factor per layer (Hanin & Nica
+2019), so a typical seed sits below the mean at depth; this predicts the median
+std and the sd of log std across seeds, forward and backward, carrying pairs of
+real images through the same steps.
+
+``predicted_stds(model, ...)`` picks one of the first two (``geometry=True``: the
+second, with the third's keys added when it is given ``inputs``).
 """
 
 from __future__ import annotations
