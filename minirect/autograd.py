@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import numbers
 import threading
 import weakref
@@ -89,7 +90,7 @@ class Tensor:
     def ndim(self): return self.data.ndim
 
     @property
-    def size(self): return self.data.size
+    def size(self): return math.prod(self.data.shape)    # the standard's .size may be None
 
     @property
     def dtype(self): return backend.dtype(self.data.dtype)    # a NumPy dtype, on any library

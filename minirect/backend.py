@@ -109,7 +109,7 @@ def is_cupy_array(a) -> bool:
 
 def _library(a) -> str:
     """'numpy', 'cupy', or the top module of another array library ('array_api_strict', 'torch')."""
-    foreign = hasattr(a, "__array_namespace__") and not isinstance(a, numpy.ndarray)
+    foreign = not isinstance(a, (numpy.ndarray, numpy.generic)) and array_api_compat.is_array_api_obj(a)
     return type(a).__module__.split(".")[0] if foreign or is_cupy_array(a) else "numpy"
 
 
@@ -214,12 +214,14 @@ def to_device(array, device):
     device = _check_device(device)
     if isinstance(device, str):
         return _require_cuda().asarray(array) if device == "cuda" else to_numpy(array)
-    return array if device_of(array) == device else module_for(device).asarray(to_numpy(array), device=device)
+    # the library too: torch.device("cpu") == "cpu" holds, but a NumPy array is no torch tensor
+    same = _library(array) == module_for(device).__name__ and device_of(array) == device
+    return array if same else module_for(device).asarray(to_numpy(array), device=device)
 
 
 def to_numpy(array):
     """A NumPy array with the same values (a host copy for CuPy arrays and other devices)."""
-    if _library(array) not in ("numpy", "cupy") and hasattr(array, "__array_namespace__"):
+    if _library(array) not in ("numpy", "cupy"):
         host = array_api_compat.array_namespace(array).__array_namespace_info__().default_device()
         array = array_api_compat.to_device(array, host)
     return array.get() if is_cupy_array(array) else numpy.asarray(array)
@@ -234,7 +236,7 @@ def asarray(value, dtype=None, device: str | None = None):
     """
     if isinstance(value, numpy.generic):      # NumPy scalars keep their dtype
         value = numpy.asarray(value)
-    if is_cupy_array(value) or isinstance(value, numpy.ndarray) or hasattr(value, "__array_namespace__"):
+    if is_cupy_array(value) or array_api_compat.is_array_api_obj(value):     # NumPy, CuPy, torch, ...
         arr = value if device is None else to_device(value, device)
         xp = get_array_module(arr)
         return arr if dtype is None else xp.asarray(arr, dtype=getattr(xp, numpy.dtype(dtype).name))

@@ -240,3 +240,28 @@ def test_a_boolean_mask_index_is_refused_with_the_fix():
     with pytest.raises(TypeError, match="flatnonzero"):
         x[np.array([False, True, True])]
     np.testing.assert_array_equal(x[np.flatnonzero([False, True, True])].numpy(), [[2, 3], [4, 5]])
+
+
+# ----------------------------------------------------------------------------
+# PyTorch tensors (optional: skipped without torch)
+# ----------------------------------------------------------------------------
+
+def test_fit_on_pytorch_cpu_tensors_equals_numpy(tmp_path):
+    """The reference engine on torch tensors through array-api-compat (docs/gpu.md, "On
+    PyTorch tensors"): the same loader, net and SGD; NumPy's curve within float32 rounding."""
+    torch = pytest.importorskip("torch")
+    cpu = torch.device("cpu")
+    from minirect import accel
+    accel.used(reset=True)
+    with mr.fast_paths(True):                         # NumPy/CuPy code: torch runs the reference
+        on_torch = _fit_with_loaders(cpu, tmp_path / "torch", epochs=2)
+    assert accel.used() == []
+    with mr.using(cpu):                               # the default device, as with "cuda"
+        layer = nn.Conv2d(1, 2, 3)
+    assert isinstance(layer.weight.data, torch.Tensor)
+    with mr.fast_paths(False):
+        on_numpy = _fit_with_loaders("cpu", tmp_path / "np", epochs=2)
+    losses = [[row["loss"] for row in h.iterations] for h in (on_torch, on_numpy)]
+    np.testing.assert_allclose(*losses, rtol=2e-5, atol=2e-5)
+    assert [e["val_error"] for e in on_torch.evaluations] == \
+        [e["val_error"] for e in on_numpy.evaluations]

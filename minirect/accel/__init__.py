@@ -30,6 +30,8 @@ Timings: docs/benchmarks.md.
 
 from __future__ import annotations
 
+import array_api_compat
+
 from .. import backend
 from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
 from . import fused_sgd, gpu_random, gpu_training, pooling, shifted_windows
@@ -40,6 +42,13 @@ PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
 _ran = set()        # the names of the paths handed to the reference code (``used``)
 
 
+def _other_library(arg) -> bool:
+    """An array of neither NumPy nor CuPy (PyTorch, array_api_strict): the paths
+    here are NumPy/CuPy code, so such arrays always run the reference."""
+    return array_api_compat.is_array_api_obj(backend.unwrap(arg)) and \
+        backend.get_array_module(arg).__name__ not in ("numpy", "cupy")
+
+
 class _Counted:
     """A registered path: the path itself, which notes its name in ``_ran``
     each time it says it applies (so that ``report`` can tell what ran)."""
@@ -48,7 +57,7 @@ class _Counted:
         self.name, self.path = name, path
 
     def applies(self, *args) -> bool:
-        if self.path.applies(*args):
+        if not any(map(_other_library, args)) and self.path.applies(*args):
             _ran.add(self.name)
             return True
         return False

@@ -25,7 +25,7 @@ READ_EVERY = 20
 
 def applies(model) -> bool:
     """For a model with its parameters on the GPU."""
-    return any(backend.device_of(p.data) == "cuda" for p in model.parameters())
+    return any(backend.is_cupy_array(p.data) for p in model.parameters())
 
 
 def prepare(step, model, optimizer, cuda_graph) -> tuple:

@@ -44,10 +44,10 @@ GPU_BLOCK_BYTES = 512 * 2**20
 CPU_THREAD_BLOCK_BYTES = 1 * 2**20
 
 
-def applies(kernel, stride, padding) -> bool:
+def applies(W, stride, padding) -> bool:
     """Stride 1, and padding < kernel size (so the input gradient's padding
     k-1-p is not negative); other convolutions run the reference."""
-    (kh, kw), (ph, pw) = kernel, padding
+    (kh, kw), (ph, pw) = W.shape[2:], padding
     return tuple(stride) == (1, 1) and ph < kh and pw < kw
 
 

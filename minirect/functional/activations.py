@@ -61,8 +61,8 @@ class PReLU(Function):
         negative = self.xp.minimum(x, 0)                   # recomputed: cheaper than storing it
         gx = self.xp.where(x > 0, gy, gy * a_b)
         per_channel = self.xp.sum(gy * negative, axis=(0,) + tuple(range(2, x.ndim)))
-        ga = per_channel if a_b.size > 1 else self.xp.sum(per_channel, keepdims=True)
-        return gx, self.xp.reshape(ga, (a_b.size,))
+        shared = a_b.shape[1] == 1                         # one a for all channels
+        return gx, self.xp.reshape(self.xp.sum(per_channel) if shared else per_channel, (a_b.shape[1],))
 
 
 def relu(x):

@@ -296,7 +296,7 @@ class Reshape(Function):
         try:
             return self.xp.reshape(x, self.shape)
         except (ValueError, TypeError):
-            raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
+            raise ValueError(f"reshape: cannot reshape {x.shape} ({math.prod(x.shape)} elements) "
                              f"into {tuple(self.shape)}") from None
 
     def backward(self, gy): return self.xp.reshape(gy, self.in_shape)

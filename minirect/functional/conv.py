@@ -191,7 +191,7 @@ class Conv2d(Function):
                              f"{tuple(W.shape)}, got {tuple(b.shape)}")
         (_, self.stride, self.padding), self.out_hw = window_geometry(
             x.shape[2:], W.shape[2:], self.stride, self.padding, "conv2d")
-        self.fast = backend.fast_path("conv2d", W.shape[2:], self.stride, self.padding)
+        self.fast = backend.fast_path("conv2d", W, self.stride, self.padding)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0):

@@ -3,6 +3,8 @@
 Derivations: docs/derivations/softmax.md.
 """
 
+import math
+
 from .. import backend
 from ..autograd import Function, document
 
@@ -59,7 +61,7 @@ class MSELoss(Function):
 
     def backward(self, gy):
         (diff,) = self.saved
-        g = diff * self.xp.astype(2 * gy / diff.size, diff.dtype)
+        g = diff * self.xp.astype(2 * gy / math.prod(diff.shape), diff.dtype)
         return g, -g
 
 
@@ -80,13 +82,12 @@ class SoftmaxCrossEntropy(Function):
             raise ValueError("softmax_cross_entropy: got an empty batch (logits of shape "
                              f"{x.shape}); the mean over no samples is undefined, pass at least one")
         xp = self.xp
-        if backend.device_of(t) == "cpu" and t.size and (xp.min(t) < 0 or xp.max(t) >= x.shape[1]):
+        if backend.device_of(t) == "cpu" and t.shape[0] and (xp.min(t) < 0 or xp.max(t) >= x.shape[1]):
             # (checked on the host only: on a device, reading min/max would stall every step)
             raise ValueError(f"softmax_cross_entropy: labels must be in [0, {x.shape[1]}), got "
                              f"values from {xp.min(t)} to {xp.max(t)}")
         shifted = x - xp.max(x, axis=1, keepdims=True)
-        log_z = xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-        log_p = shifted - log_z
+        log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))     # minus log Z
         t = xp.astype(t, xp.int64)
         self.save_for_backward(log_p, t)
         return -xp.mean(xp.sum(xp.where(_onehot(xp, t, log_p), log_p, 0.0), axis=1))
