@@ -128,9 +128,8 @@ class Tensor:
     # --- devices and dtypes --------------------------------------------------
     def to(self, device: str) -> Tensor:
         """Return this tensor on 'cpu' or 'cuda' (itself if already there)."""
-        if backend._check_device(device) == self.device:
-            return self
-        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+        data = backend.to_device(self.data, device)            # the same array where it already is
+        return self if data is self.data else Tensor(data, requires_grad=self.requires_grad)
 
     def cpu(self) -> Tensor: return self.to("cpu")
     def cuda(self) -> Tensor: return self.to("cuda")

@@ -86,9 +86,7 @@ class SGD:
     def state_dict(self) -> dict:
         """Hyper-parameters per group and momentum buffers (as NumPy arrays)."""
         index = {id(p): i for i, p in enumerate(self.parameters())}
-        groups = [{k: v for k, v in g.items() if k != "params"} | {"params": [index[id(p)] for p in
-                                                                            g["params"]]}
-                  for g in self.param_groups]
+        groups = [dict(g, params=[index[id(p)] for p in g["params"]]) for g in self.param_groups]
         buffers = {index[k]: backend.to_numpy(v).copy() for k, v in self.velocity.items()
                    if k in index}
         return {"param_groups": groups, "velocity": buffers}

@@ -391,6 +391,28 @@ def test_fast_max_pool_equals_the_reference(xp, shape, kernel, stride, padding, 
     assert np.array_equal(fast_y, ref_y) and np.array_equal(fast_g, ref_g)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(64, 32, 28, 28), (2, 5), (3, 4, 7, 7), (1, 1, 1, 1)])
+def test_fast_relu_equals_the_reference(xp, shape, dtype):
+    """The mask product gives the reference's gradient, zeros included (x = 0
+    exactly counts as masked on both paths), for the shapes the nets use."""
+    x = RNG.standard_normal(shape).astype(dtype)
+    x.flat[::7] = 0.0
+    (fast_y, fast_g), (ref_y, ref_g) = _pool_both_ways(xp, F.relu, x)
+    assert fast_g.dtype == ref_g.dtype == np.dtype(dtype)
+    assert np.array_equal(fast_y, ref_y) and np.array_equal(fast_g, ref_g)   # -0.0 == 0.0
+
+
+def test_fast_relu_runs_where_it_applies():
+    x = mr.tensor(RNG.standard_normal((2, 3)).astype("float32"), requires_grad=True)
+    accel.used(reset=True)
+    with mr.fast_paths(True):
+        y = F.relu(x)
+    assert type(y.creator).__name__ == "MaskedReLU" and accel.used(reset=True) == ["relu"]
+    with mr.fast_paths(False):
+        assert type(F.relu(x).creator).__name__ == "ReLU" and accel.used() == []
+
+
 @pytest.mark.parametrize("shape, levels", [
     ((2, 3, 8, 8), (4, 2, 1)), ((2, 2, 7, 5), (3, 2, 1)), ((1, 4, 6, 6), (4,)),
     ((2, 2, 13, 13), (7, 3, 2, 1))])

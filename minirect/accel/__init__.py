@@ -14,6 +14,7 @@ and the reference code asks for it by name in one dispatch line,
     max_pool2d     pooling.py          max pooling's tuned forward             (functional.conv.MaxPool2d)
     spp_level      pooling.py          SPP as one gather, bins padded for       (functional.conv.spp)
                                        CUDA graphs, winners as small integers
+    relu           rectifiers.py       ReLU's backward as gy · [y > 0]          (functional.relu)
     sgd_momentum   fused_sgd.py        SGD's update as one GPU kernel           (optim.SGD)
     uniform        gpu_random.py       dropout's numbers drawn in GPU memory    (functional.linear.Dropout)
     gpu_training   gpu_training.py     the GPU's training loop: losses read     (train.fit)
@@ -34,11 +35,11 @@ import array_api_compat
 
 from .. import backend
 from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
-from . import fused_sgd, gpu_random, gpu_training, pooling, shifted_windows
+from . import fused_sgd, gpu_random, gpu_training, pooling, rectifiers, shifted_windows
 
 PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
          "spp_level": pooling.SppLevel, "sgd_momentum": fused_sgd, "uniform": gpu_random,
-         "gpu_training": gpu_training}
+         "gpu_training": gpu_training, "relu": rectifiers.MaskedReLU}
 _ran = set()        # the names of the paths handed to the reference code (``used``)
 
 
