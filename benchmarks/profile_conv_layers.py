@@ -20,7 +20,10 @@ occurs), on the CPU with the fast paths on (accel/shifted_windows.py):
   what the cores lose to waiting and to sharing memory bandwidth.
 
 All times are ms per step (one call per occurrence of the layer), medians of
-``--repeats`` runs.
+``--repeats`` runs. With ``--cold`` the wall times are taken after reading a
+64 MB buffer, as in a training step, where a layer's input and gradient were
+written long before and have left the caches; without it the same arrays are
+reused call after call and stay in the L3 cache.
 """
 
 from __future__ import annotations
@@ -29,16 +32,26 @@ import argparse
 import statistics
 import time
 from collections import Counter
+from functools import partial
 
 import numpy as np
 from bench_step import NETS, layer_plan
 from profile_step import best_gemm_seconds
 
 
-def median_ms(fn, repeats: int) -> float:
+_FLUSH = None
+
+
+def median_ms(fn, repeats: int, cold: bool = False) -> float:
+    """Median ms of ``fn()``; ``cold``: each call after streaming through 64 MB."""
+    global _FLUSH
+    if cold and _FLUSH is None:
+        _FLUSH = np.ones(16 * 2**20, dtype=np.float32)
     fn()
     times = []
     for _ in range(repeats):
+        if cold:
+            _FLUSH += 1.0                                   # evicts x, W and gy from the caches
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -65,31 +78,32 @@ def taken_apart(x, W, gy, workers: int, first: bool) -> dict:
 
     parts = {f"{phase} {part}": 0.0 for phase in ("fwd", "bwd") for part in ("cols", "gemm", "rest")}
 
-    def timed(key, fn):
+    def timed(key, fn, *args):
         start = time.perf_counter()
-        out = fn()
+        out = fn(*args)
         parts[key] += 1e3 * (time.perf_counter() - start)
         return out
 
+    def layout(y, n):                  # (D', n·OH·Wp) -> (n, D', OH, OW), as the fast conv writes it
+        return y.reshape(-1, n, OH, Wp)[..., :OW].transpose(1, 0, 2, 3).copy()
+
     D, C = W.shape[:2]
-    kernels = W.reshape(D, -1)
     fwd = sw.ShiftedWindows(x, (3, 3), (1, 1), workers=workers)
     (OH, OW), Wp = fwd.out_hw, fwd.row_width
     for s, e in fwd.blocks:
-        cols = timed("fwd cols", lambda: fwd.columns(x[s:e]))
-        y = timed("fwd gemm", lambda: backend.matmul(kernels, cols))
-        timed("fwd rest", lambda: y.reshape(D, e - s, OH, Wp)[..., :OW].transpose(1, 0, 2, 3).copy())
-    source, pad = (x, (1, 1)) if first else (gy, (1, 1))       # 3x3, padding 1: k-1-p = 1
+        cols = timed("fwd cols", fwd.columns, x[s:e])
+        y = timed("fwd gemm", backend.matmul, W.reshape(D, -1), cols)
+        timed("fwd rest", layout, y, e - s)
+    source, partner = (x, gy) if first else (gy, x)     # 3x3, padding 1: k-1-p = 1 as well
     flipped = timed("bwd rest", lambda: sw.flipped_kernels(W).reshape(C, -1))
-    bwd = sw.ShiftedWindows(source, (3, 3), pad, workers=workers)
+    bwd = sw.ShiftedWindows(source, (3, 3), (1, 1), workers=workers)
     for s, e in bwd.blocks:
-        cols = timed("bwd cols", lambda: bwd.columns(source[s:e]))
-        partner = gy if first else x
-        laid = timed("bwd cols", lambda: bwd.in_window_order(partner[s:e]))
-        timed("bwd gemm", lambda: backend.matmul(cols, laid.T))
+        cols = timed("bwd cols", bwd.columns, source[s:e])
+        laid = timed("bwd cols", bwd.in_window_order, partner[s:e])
+        timed("bwd gemm", backend.matmul, cols, laid.T)
         if not first:
-            gx = timed("bwd gemm", lambda: backend.matmul(flipped, cols))
-            timed("bwd rest", lambda: gx.reshape(C, e - s, OH, Wp)[..., :OW].transpose(1, 0, 2, 3).copy())
+            gx = timed("bwd gemm", backend.matmul, flipped, cols)
+            timed("bwd rest", layout, gx, e - s)
     return parts
 
 
@@ -106,6 +120,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--net", default="22", choices=sorted(NETS))
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--cold", action="store_true", help="time fwd and bwd with cold caches")
     args = p.parse_args()
 
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -117,7 +132,8 @@ def main():
     workers = threads.workers()
     kernel = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
               for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"net {args.net}, {workers} thread(s), BLAS: {', '.join(kernel)}")
+    print(f"net {args.net}, {workers} thread(s), BLAS: {', '.join(kernel)}"
+          + (", cold caches" if args.cold else ""))
     print(f"{'layer (N, C->D, HxW) x count':32s} {'fwd':>7s} {'bwd':>7s} | one thread: "
           f"{'cols':>6s} {'gemm':>6s} {'rest':>6s} | {'floor':>6s} {'wall/floor':>10s} {'idle':>6s}")
     rng = np.random.default_rng(0)
@@ -127,8 +143,9 @@ def main():
         W = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
         gy = rng.standard_normal((batch, c_out, size, size), dtype=np.float32)
         with mr.fast_paths(True):
-            fwd = median_ms(lambda: sw.conv2d(x, W, None, (1, 1)), args.repeats)
-            bwd = median_ms(lambda: sw.conv2d_backward(x, W, gy, (1, 1), not first, True), args.repeats)
+            fwd = median_ms(partial(sw.conv2d, x, W, None, (1, 1)), args.repeats, args.cold)
+            bwd = median_ms(partial(sw.conv2d_backward, x, W, gy, (1, 1), not first, True),
+                            args.repeats, args.cold)
         with threadpool_limits(1, user_api="blas"):
             runs = [taken_apart(x, W, gy, workers, first) for _ in range(args.repeats)]
             parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

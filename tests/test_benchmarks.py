@@ -96,3 +96,27 @@ def test_the_benchmark_scripts_import_each_other_in_one_direction():
         assert "minirect.graphs" not in names, name
         for other in names & scripts:
             assert name not in imports[other], f"{name} and {other} import each other"
+
+
+def test_the_per_layer_profile_counts_every_conv_of_the_net():
+    """profile_conv_layers: the 22-layer net's 19 convs as five distinct layers,
+    the first marked (no input gradient), counted as often as they occur."""
+    import profile_conv_layers
+
+    layers = profile_conv_layers.conv_layers(bench_step.NETS["22"])
+    assert sum(layers.values()) == 19
+    assert layers == {(64, 1, 32, 28, True): 1, (64, 32, 32, 28, False): 6,
+                      (64, 32, 64, 14, False): 1, (64, 64, 64, 14, False): 5,
+                      (64, 64, 64, 7, False): 6}
+
+
+def test_the_per_layer_profile_takes_a_small_conv_apart():
+    """Each part of the fast conv is timed (a part that never ran would read 0)."""
+    import profile_conv_layers
+
+    rng = np.random.default_rng(0)
+    x, W, gy = (rng.standard_normal(s, dtype=np.float32)
+                for s in [(2, 3, 6, 6), (4, 3, 3, 3), (2, 4, 6, 6)])
+    parts = profile_conv_layers.taken_apart(x, W, gy, workers=2, first=False)
+    assert set(parts) == {f"{p} {q}" for p in ("fwd", "bwd") for q in ("cols", "gemm", "rest")}
+    assert all(ms > 0 for ms in parts.values())
