@@ -370,7 +370,8 @@ def matmul(a, b):
     """
     if recording_matmul is not None:
         return recording_matmul(a, b)
-    return a @ b
+    fast = fast_path("matmul", a, b)      # CPU: on minirect's threads, BLAS on one each (accel/threads.py)
+    return fast.matmul(a, b) if fast else a @ b
 
 
 # ----------------------------------------------------------------------------

@@ -408,9 +408,10 @@ def test_fast_relu_runs_where_it_applies():
     accel.used(reset=True)
     with mr.fast_paths(True):
         y = F.relu(x)
-    assert type(y.creator).__name__ == "MaskedReLU" and accel.used(reset=True) == ["relu"]
+    assert type(y.creator).__module__ == "minirect.accel.rectifiers" and accel.used(reset=True) == ["relu"]
+    assert type(y.creator).__name__ == "ReLU"                    # what messages and graphs show
     with mr.fast_paths(False):
-        assert type(F.relu(x).creator).__name__ == "ReLU" and accel.used() == []
+        assert type(F.relu(x).creator) is F.activations.ReLU and accel.used() == []
 
 
 @pytest.mark.parametrize("shape, levels", [
@@ -520,3 +521,51 @@ def test_split_covers_the_range_in_near_equal_parts(n, parts):
     ranges = threads.split(n, parts)
     assert [i for a, b in ranges for i in range(a, b)] == list(range(n))
     assert max(b - a for a, b in ranges) - min(b - a for a, b in ranges) <= 1
+
+
+# ----------------------------------------------------------------------------
+# backend.matmul in bands on minirect's threads
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m, k, n", [(300, 200, 40), (40, 200, 300), (7, 3, 5), (1, 4096, 1024)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_parallel_matmul_equals_a_plain_product(monkeypatch, m, k, n, dtype, transposed):
+    """Bands of rows (m >= n) or of columns, views of transposed arrays as
+    Linear's backward passes them, and small products on one thread."""
+    from minirect import backend
+    from minirect.accel import threads
+    a = RNG.standard_normal((k, m) if transposed else (m, k)).astype(dtype)
+    b = RNG.standard_normal((n, k) if transposed else (k, n)).astype(dtype)
+    a, b = (a.T, b.T) if transposed else (a, b)
+    expected = a @ b
+    monkeypatch.setattr(threads, "PARALLEL_MACS", 1000)            # every case but (7, 3, 5) is cut
+    result, calls = run_threaded(monkeypatch, 2, lambda: backend.matmul(a, b))
+    assert result.dtype == np.dtype(dtype) and result.shape == (m, n)
+    np.testing.assert_allclose(result, expected, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-4)
+    assert calls == ([] if m * k * n < 1000 else [2])
+
+
+def test_a_gemm_inside_a_share_is_not_cut_again(monkeypatch):
+    """Inside run_parallel's shares the conv's GEMMs run as they are (a share
+    waiting on its own pool would never finish)."""
+    from minirect import backend
+    from minirect.accel import threads
+    monkeypatch.setattr(threads, "PARALLEL_MACS", 1)
+    a, b = RNG.standard_normal((64, 64)), RNG.standard_normal((64, 64))
+    with mr.fast_paths(True):
+        monkeypatch.setattr(threads, "workers", lambda: 2)
+        assert backend.fast_path("matmul", a, b) is not None
+        inside = threads.run_parallel([lambda: backend.fast_path("matmul", a, b)] * 2)
+    assert inside == [None, None]
+
+
+def test_parallel_matmul_leaves_other_arrays_to_the_plain_product(monkeypatch):
+    from minirect.accel import threads
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    m = threads.ParallelMatmul
+    a = RNG.standard_normal((4, 4))
+    assert m.applies(a, a)
+    assert not m.applies(a[None], a[None])                          # batched: 3-D
+    assert not m.applies(a, a.astype("float32"))                    # mixed dtypes
+    assert not m.applies(a.astype(int), a.astype(int))              # integers

@@ -20,7 +20,9 @@ and the reference code asks for it by name in one dispatch line,
     gpu_training   gpu_training.py     the GPU's training loop: losses read     (train.fit)
                                        in batches, the step replayed from a
                                        CUDA graph (captured_step.py, cuda_graphs.py, cublas.py)
-    (threads.py: shifted-window blocks shared among CPU cores, for shifted_windows)
+    matmul         threads.py          every other CPU GEMM in bands on the     (backend.matmul)
+                                       same threads, BLAS on one thread each
+    (threads.py also shares the shifted-window blocks among CPU cores, for shifted_windows)
 
 The switch: ``minirect.fast_paths(False)`` (a call, or ``with
 minirect.fast_paths(False): ...``), or ``MINIRECT_FAST_PATHS=0`` in the
@@ -35,11 +37,11 @@ import array_api_compat
 
 from .. import backend
 from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
-from . import fused_sgd, gpu_random, gpu_training, pooling, rectifiers, shifted_windows
+from . import fused_sgd, gpu_random, gpu_training, pooling, rectifiers, shifted_windows, threads
 
 PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
          "spp_level": pooling.SppLevel, "sgd_momentum": fused_sgd, "uniform": gpu_random,
-         "gpu_training": gpu_training, "relu": rectifiers.MaskedReLU}
+         "gpu_training": gpu_training, "relu": rectifiers.ReLU, "matmul": threads.ParallelMatmul}
 _ran = set()        # the names of the paths handed to the reference code (``used``)
 
 

@@ -18,11 +18,15 @@ reference): the step is lost either way, and ``fit`` stops on the weights.
 
 from __future__ import annotations
 
-from ..functional.activations import ReLU
+from ..functional import activations
 
 
-class MaskedReLU(ReLU):
-    """ReLU whose backward multiplies by the mask instead of choosing with it."""
+class ReLU(activations.ReLU):
+    """ReLU whose backward multiplies by the mask instead of choosing with it.
+
+    Named as the reference, so that error messages and graph drawings say
+    ``ReLU`` whichever path ran (``type(fn).__module__`` tells them apart).
+    """
 
     @staticmethod
     def applies(x) -> bool:

@@ -1,10 +1,10 @@
 """Several CPU cores for one operation: a small thread pool, and BLAS kept to one thread inside it.
 
-No reference to accelerate: ``shifted_windows``, its one user, splits a
-convolution into independent blocks of samples and hands a share of them to
-each worker. NumPy releases Python's lock (the GIL) during copies,
-element-wise loops and BLAS calls, so Python threads really do run those at
-the same time.
+Two users: ``shifted_windows`` splits a convolution into independent blocks
+of samples and hands a share of them to each worker; ``ParallelMatmul``
+(below) cuts every other CPU GEMM of minirect into bands. NumPy releases
+Python's lock (the GIL) during copies, element-wise loops and BLAS calls, so
+Python threads really do run those at the same time.
 
 Why not leave the parallel work to BLAS, as the reference does? OpenBLAS
 parallelizes only the GEMMs, and a third of a CPU step is copies and
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import backend
@@ -97,15 +99,74 @@ def run_parallel(tasks):
         _pool = ThreadPoolExecutor(max_workers=max(1, workers() - 1),
                                    thread_name_prefix="minirect")
     with single_threaded_blas():
-        futures = [_pool.submit(task) for task in tasks[1:]]
+        futures = [_pool.submit(_in_a_share, task) for task in tasks[1:]]
         try:
-            first = tasks[0]()
+            first = _in_a_share(tasks[0])
         finally:                # never leave a worker running with BLAS switched
             others = [f.result() for f in futures]
     return [first, *others]
+
+
+_share = threading.local()      # .active: this thread is running a share of run_parallel
+
+
+def _in_a_share(task):
+    """task(), marked as a share: a GEMM inside it is not cut again (a share
+    that waited for the pool it runs on would wait forever)."""
+    outer, _share.active = getattr(_share, "active", False), True
+    try:
+        return task()
+    finally:
+        _share.active = outer
 
 
 def split(n: int, parts: int) -> list[tuple[int, int]]:
     """(start, stop) of ``parts`` near-equal ranges covering 0..n (empty ones dropped)."""
     edges = [n * k // parts for k in range(parts + 1)]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+# ----------------------------------------------------------------------------
+# backend.matmul on these threads
+# ----------------------------------------------------------------------------
+# Accelerates ``backend.matmul`` (the definition: ``a @ b``, which BLAS
+# threads itself). After each GEMM it ran on several threads, OpenBLAS keeps
+# its own threads spinning for a while (its THREAD_TIMEOUT), waiting for the
+# next one. A fully connected layer's GEMM thus left a thread busy on one of
+# the cores the next convolution's workers needed: measured on the 2-core
+# development machine, the 22-layer step ran 1.1-1.25x slower for it
+# (benchmarks/ab_fast_path.py matmul). Here the product is cut into bands of
+# rows (or of columns, whichever is longer), one per worker, each with BLAS on
+# one thread, as the convolution does: no BLAS thread ever spins.
+
+PARALLEL_MACS = 2**21       # smaller products: one thread (a band would cost more than it saves)
+
+
+class ParallelMatmul:
+    """``a @ b`` for 2-D NumPy float arrays, in bands on minirect's threads."""
+
+    @staticmethod
+    def applies(a, b) -> bool:
+        """2-D NumPy arrays of one float dtype, outside a share of run_parallel
+        (there BLAS is on one thread already, and the GEMM is part of a share)."""
+        return (backend.get_array_module(a, b).__name__ == "numpy" and a.ndim == b.ndim == 2
+                and a.dtype == b.dtype and a.dtype.kind == "f" and workers() > 1
+                and not getattr(_share, "active", False))
+
+    @staticmethod
+    def matmul(a, b):
+        (m, k), n = a.shape, b.shape[1]
+        if m * k * n < PARALLEL_MACS:
+            with single_threaded_blas():
+                return a @ b
+        xp = backend.get_array_module(a)
+        out = xp.empty((m, n), dtype=a.dtype)
+        by_rows = m >= n
+
+        def band(start, stop):          # rows of a and out, or columns of b and out
+            if by_rows:
+                xp.matmul(a[start:stop], b, out=out[start:stop])
+            else:
+                xp.matmul(a, b[:, start:stop], out=out[:, start:stop])
+        run_parallel([functools.partial(band, s, e) for s, e in split(m if by_rows else n, workers())])
+        return out
