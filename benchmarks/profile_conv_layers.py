@@ -19,11 +19,12 @@ occurs), on the CPU with the fast paths on (accel/shifted_windows.py):
 * ``idle``: wall time minus the one-thread work divided by the threads, i.e.
   what the cores lose to waiting and to sharing memory bandwidth.
 
-All times are ms per step (one call per occurrence of the layer), medians of
-``--repeats`` runs. With ``--cold`` the wall times are taken after reading a
-64 MB buffer, as in a training step, where a layer's input and gradient were
-written long before and have left the caches; without it the same arrays are
-reused call after call and stay in the L3 cache.
+All times are ms per call of the layer, medians of ``--repeats`` runs; the
+last row sums them per step, each layer as often as it occurs. With
+``--cold`` the wall times are taken after reading a 64 MB buffer, as in a
+training step, where a layer's input and gradient were written long before
+and have left the caches; without it the same arrays are reused call after
+call and stay in the L3 cache.
 """
 
 from __future__ import annotations
