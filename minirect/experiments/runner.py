@@ -73,16 +73,9 @@ def reproduce(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool =
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=RESUMABLE):
         jobs = [(config, init, seed, runs.run_folder(out_dir, init, seed), resume)
                 for seed in config.seeds for init in config.inits]
-        if workers is None:
-            workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
-        if progress:
-            where = f"on {scheduler}" if scheduler else f"{workers} at a time"
-            print(f"[{figure}] {len(jobs)} runs ({config.depth} layers, {config.epochs} epochs, "
-                  f"{config.dataset}, {where})", flush=True)
-        finished = executors.run_jobs(train_run, jobs, [config.epochs] * len(jobs), workers,
-                                      scheduler, progress, folder=out_dir)
-        for run in finished:
-            _print_finished(run, progress)
+        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress,
+                            f"[{figure}] {len(jobs)} runs ({config.depth} layers, {config.epochs} epochs, "
+                            f"{config.dataset}")
         result = {"config": asdict(config), "chance_error": 1.0 - 1.0 / finished[0]["classes"],
                   "runs": finished, "fast_paths": accel.enabled()}  # (MINIRECT_FAST_PATHS: last digits)
         result["summary"] = report.summarize(result)
@@ -108,13 +101,9 @@ def sweep(out_dir: str = "runs/sweep-depth", depths=recipe.DEPTHS, progress: boo
         jobs = [(replace(config, depth=depth), init, seed,
                  runs.run_folder(out_dir, init, seed, depth=depth), resume)
                 for depth in depths for seed in config.seeds for init in recipe.SWEEP_INITS]
-        if progress:
-            print(f"[sweep] {len(jobs)} runs (depths {list(depths)}, {config.epochs} epochs each, "
-                  f"{config.dataset})", flush=True)
-        if workers is None and config.device == "cuda":
-            workers = 1
-        finished = executors.run_jobs(train_run, jobs, [config.epochs] * len(jobs), workers,
-                                      scheduler, progress, folder=out_dir)
+        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress,
+                            f"[sweep] {len(jobs)} runs (depths {list(depths)}, {config.epochs} epochs "
+                            f"each, {config.dataset}")
         result = report.sweep_summary(config, depths, finished)
         report.write_sweep_outputs(result, out_dir)
         return result
@@ -188,17 +177,9 @@ def tables(out_dir: str = "runs/table2", progress: bool = True,
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=TABLES_RESUMABLE):
         jobs = [(config, activation, seed, runs.run_folder(out_dir, activation, seed), resume)
                 for seed in config.seeds for activation in config.activations]
-        if workers is None:
-            workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
-        if progress:
-            where = f"on {scheduler}" if scheduler else f"{workers} at a time"
-            print(f"[table2] {len(jobs)} runs (model 14, {', '.join(config.activations)} × "
-                  f"{len(config.seeds)} seeds, {config.epochs} epochs, {config.dataset}, {where})",
-                  flush=True)
-        finished = executors.run_jobs(prelu_run, jobs, [config.epochs] * len(jobs), workers,
-                                      scheduler, progress, folder=out_dir)
-        for run in finished:
-            _print_finished(run, progress)
+        finished = _run_all(prelu_run, jobs, config, out_dir, workers, scheduler, progress,
+                            f"[table2] {len(jobs)} runs (model 14, {', '.join(config.activations)} × "
+                            f"{len(config.seeds)} seeds, {config.epochs} epochs, {config.dataset}")
         result = {"config": asdict(config), "runs": finished, "fast_paths": accel.enabled()}
         result["summary"] = report.tables_summary(result)
         report.write_tables_outputs(result, out_dir)
@@ -253,6 +234,23 @@ def rectifier_names(model) -> list:
     names = ["conv1"] + [f"conv{s + 2}_{i + 1}" for s, (count, _) in enumerate(model.spec.stages)
                          for i in range(count)]
     return names + ["fc1", "fc2"]
+
+
+def _run_all(task, jobs, config, out_dir, workers, scheduler, progress, title):
+    """Run an experiment's ``jobs`` through the executors (local processes, or a Dask
+    cluster with ``scheduler``): by default one process on a GPU, else one per job up to
+    the cores. Prints ``title`` with where they run first, a line per finished run after;
+    returns the runs' results in the jobs' order."""
+    if workers is None:
+        workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
+    if progress:
+        where = f"on {scheduler}" if scheduler else f"{workers} at a time"
+        print(f"{title}, {where})", flush=True)
+    finished = executors.run_jobs(task, jobs, [config.epochs] * len(jobs), workers, scheduler,
+                                  progress, folder=out_dir)
+    for run in finished:
+        _print_finished(run, progress)
+    return finished
 
 
 def _print_finished(run, progress):
