@@ -33,8 +33,6 @@ Timings: docs/benchmarks.md.
 
 from __future__ import annotations
 
-import array_api_compat
-
 from .. import backend
 from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
 from . import fused_sgd, gpu_random, gpu_training, pooling, rectifiers, shifted_windows, threads
@@ -48,8 +46,7 @@ _ran = set()        # the names of the paths handed to the reference code (``use
 def _other_library(arg) -> bool:
     """An array of neither NumPy nor CuPy (PyTorch, array_api_strict): the paths
     here are NumPy/CuPy code, so such arrays always run the reference."""
-    return array_api_compat.is_array_api_obj(backend.unwrap(arg)) and \
-        backend.get_array_module(arg).__name__ not in ("numpy", "cupy")
+    return backend._library(backend.unwrap(arg)) not in ("numpy", "cupy")    # not an array: "numpy"
 
 
 class _Counted:

@@ -73,9 +73,8 @@ def reproduce(figure: str = "fig3", out_dir: str = "runs/fig3", progress: bool =
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=RESUMABLE):
         jobs = [(config, init, seed, runs.run_folder(out_dir, init, seed), resume)
                 for seed in config.seeds for init in config.inits]
-        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress,
-                            f"[{figure}] {len(jobs)} runs ({config.depth} layers, {config.epochs} epochs, "
-                            f"{config.dataset}")
+        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress, figure,
+                            f"{config.depth} layers, {config.epochs} epochs, {config.dataset}")
         result = {"config": asdict(config), "chance_error": 1.0 - 1.0 / finished[0]["classes"],
                   "runs": finished, "fast_paths": accel.enabled()}  # (MINIRECT_FAST_PATHS: last digits)
         result["summary"] = report.summarize(result)
@@ -101,9 +100,8 @@ def sweep(out_dir: str = "runs/sweep-depth", depths=recipe.DEPTHS, progress: boo
         jobs = [(replace(config, depth=depth), init, seed,
                  runs.run_folder(out_dir, init, seed, depth=depth), resume)
                 for depth in depths for seed in config.seeds for init in recipe.SWEEP_INITS]
-        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress,
-                            f"[sweep] {len(jobs)} runs (depths {list(depths)}, {config.epochs} epochs "
-                            f"each, {config.dataset}")
+        finished = _run_all(train_run, jobs, config, out_dir, workers, scheduler, progress, "sweep",
+                            f"depths {list(depths)}, {config.epochs} epochs each, {config.dataset}")
         result = report.sweep_summary(config, depths, finished)
         report.write_sweep_outputs(result, out_dir)
         return result
@@ -177,9 +175,9 @@ def tables(out_dir: str = "runs/table2", progress: bool = True,
     with runs.open_run(out_dir, asdict(config), resume, overwrite, may_change=TABLES_RESUMABLE):
         jobs = [(config, activation, seed, runs.run_folder(out_dir, activation, seed), resume)
                 for seed in config.seeds for activation in config.activations]
-        finished = _run_all(prelu_run, jobs, config, out_dir, workers, scheduler, progress,
-                            f"[table2] {len(jobs)} runs (model 14, {', '.join(config.activations)} × "
-                            f"{len(config.seeds)} seeds, {config.epochs} epochs, {config.dataset}")
+        finished = _run_all(prelu_run, jobs, config, out_dir, workers, scheduler, progress, "table2",
+                            f"model 14, {', '.join(config.activations)} × {len(config.seeds)} seeds, "
+                            f"{config.epochs} epochs, {config.dataset}")
         result = {"config": asdict(config), "runs": finished, "fast_paths": accel.enabled()}
         result["summary"] = report.tables_summary(result)
         report.write_tables_outputs(result, out_dir)
@@ -236,16 +234,16 @@ def rectifier_names(model) -> list:
     return names + ["fc1", "fc2"]
 
 
-def _run_all(task, jobs, config, out_dir, workers, scheduler, progress, title):
+def _run_all(task, jobs, config, out_dir, workers, scheduler, progress, label, details):
     """Run an experiment's ``jobs`` through the executors (local processes, or a Dask
     cluster with ``scheduler``): by default one process on a GPU, else one per job up to
-    the cores. Prints ``title`` with where they run first, a line per finished run after;
+    the cores. Prints ``[label] N runs (details, where they run)`` first, a line per finished run after;
     returns the runs' results in the jobs' order."""
     if workers is None:
         workers = 1 if config.device == "cuda" else min(len(jobs), os.cpu_count() or 1)
     if progress:
         where = f"on {scheduler}" if scheduler else f"{workers} at a time"
-        print(f"{title}, {where})", flush=True)
+        print(f"[{label}] {len(jobs)} runs ({details}, {where})", flush=True)
     finished = executors.run_jobs(task, jobs, [config.epochs] * len(jobs), workers, scheduler,
                                   progress, folder=out_dir)
     for run in finished:
