@@ -378,17 +378,32 @@ def _pool_both_ways(xp, fn, x):
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", [
     ((2, 3, 8, 8), 2, None, 0), ((2, 3, 7, 9), 3, 2, 1), ((1, 2, 6, 5), (2, 3), 1, (1, 1)),
-    ((2, 1, 5, 5), 3, 1, 0)])
+    ((2, 1, 5, 5), 3, 1, 0),
+    # windows apart: tiling the map, leaving a last row and column, with gaps, padded
+    ((64, 32, 28, 28), 2, None, 0), ((2, 3, 7, 9), 2, None, 0), ((2, 2, 9, 8), 2, 3, 0),
+    ((2, 2, 7, 7), 2, 2, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("ties", [False, True])
-def test_fast_max_pool_equals_the_reference(xp, shape, kernel, stride, padding, ties):
+def test_fast_max_pool_equals_the_reference(xp, shape, kernel, stride, padding, dtype, ties):
     """Same maxima, same winners (ties: the first offset in row-major order),
-    hence the same gradients, bit for bit."""
-    x = RNG.standard_normal(shape).astype("float32")
+    hence the same gradients, bit for bit; pixels in no window get 0."""
+    x = RNG.standard_normal(shape).astype(dtype)
     if ties:
         x = np.round(x)                              # many equal values in each window
     (fast_y, fast_g), (ref_y, ref_g) = _pool_both_ways(
         xp, lambda t: F.max_pool2d(t, kernel, stride, padding), x)
     assert np.array_equal(fast_y, ref_y) and np.array_equal(fast_g, ref_g)
+
+
+def test_fast_max_pool_runs_where_it_applies():
+    x = mr.tensor(RNG.standard_normal((2, 3, 4, 4)).astype("float32"), requires_grad=True)
+    accel.used(reset=True)
+    with mr.fast_paths(True):
+        y = F.max_pool2d(x, 2)
+    assert type(y.creator).__module__ == "minirect.accel.pooling" and accel.used(reset=True) == ["max_pool2d"]
+    assert type(y.creator).__name__ == "MaxPool2d"              # what messages and graphs show
+    with mr.fast_paths(False):
+        assert type(F.max_pool2d(x, 2).creator) is conv_module.MaxPool2d and accel.used() == []
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

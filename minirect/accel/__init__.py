@@ -11,7 +11,8 @@ and the reference code asks for it by name in one dispatch line,
 
     name           module              what it does                          (asked for by)
     conv2d         shifted_windows.py  stride-1 conv2d without im2col's copies  (functional.conv.Conv2d)
-    max_pool2d     pooling.py          max pooling's tuned forward             (functional.conv.MaxPool2d)
+    max_pool2d     pooling.py          max pooling without stacked taps, its   (functional.max_pool2d)
+                                       gradient as products with the masks
     spp_level      pooling.py          SPP as one gather, bins padded for       (functional.conv.spp)
                                        CUDA graphs, winners as small integers
     relu           rectifiers.py       ReLU's backward as gy · [y > 0]          (functional.relu)
@@ -37,7 +38,7 @@ from .. import backend
 from ..backend import fast_paths, fast_paths_enabled as enabled  # noqa: F401  (accel.enabled())
 from . import fused_sgd, gpu_random, gpu_training, pooling, rectifiers, shifted_windows, threads
 
-PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPoolForward,
+PATHS = {"conv2d": shifted_windows, "max_pool2d": pooling.MaxPool2d,
          "spp_level": pooling.SppLevel, "sgd_momentum": fused_sgd, "uniform": gpu_random,
          "gpu_training": gpu_training, "relu": rectifiers.ReLU, "matmul": threads.ParallelMatmul}
 _ran = set()        # the names of the paths handed to the reference code (``used``)

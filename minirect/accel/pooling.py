@@ -1,13 +1,18 @@
-"""Max pooling's tuned forward and SPP gathered at once: speed-shaped, equal results.
+"""Max pooling without the stacked taps, and SPP gathered at once: speed-shaped, equal results.
 
-Accelerate ``functional.conv.MaxPool2d.forward`` and
-``functional.conv.AdaptiveMaxPool2d`` (the definitions: the taps stacked and
-reduced; SPP as max pooling over explicit bins, one bin at a time).
-tests/test_accel.py compares outputs, winners and gradients.
+Accelerate ``functional.conv.MaxPool2d`` and ``functional.conv.AdaptiveMaxPool2d``
+(the definitions: the taps stacked and reduced, the gradient added with a
+``where`` per offset; SPP as max pooling over explicit bins, one bin at a
+time). tests/test_accel.py compares outputs, winners and gradients.
 
-* ``MaxPoolForward``: the running maximum over the kh·kw taps, written into one
-  array (no stacked copy of kh·kw taps), and the winner of each window as a
-  ``uint8`` offset found by arithmetic: several times faster than argmax.
+* ``MaxPool2d``: forward, the running maximum over the kh·kw taps, written
+  into one array (no stacked copy of kh·kw taps), and the winner of each
+  window as a ``uint8`` offset found by arithmetic: several times faster than
+  argmax. Backward, gy times the mask ``winner == k`` for each offset k,
+  written straight into the gradient where windows do not overlap (the
+  networks' 2×2/2 pooling): ``where`` branches per element on a random mask,
+  and ``+=`` reads what it adds to. 5.8 → 1.5 ms on a (64, 32, 28, 28) input
+  on the development machine.
 * ``SppLevel``: all bins of a level in a handful of array ops (one gather of a
   6-D window table) instead of a few per bin: on a GPU each op costs a kernel
   launch. The bin table is padded to the longest bin by repeating its last
@@ -20,22 +25,29 @@ import importlib
 
 from .. import backend
 from ..autograd import Function
-from ..functional.conv import _check_4d, _pad, _pair, _tap, spp_bins
+from ..functional import conv
+from ..functional.conv import _check_4d, _pad, _pair, _tap, pool_setup, spp_bins
 
 
-class MaxPoolForward:
-    """Max pooling's forward: (y, winner) as the reference computes them."""
+class MaxPool2d(conv.MaxPool2d):
+    """Max pooling with the reference's maxima, winners and gradients (named
+    as the reference, so that messages and graph drawings say ``MaxPool2d``).
+
+    The gradients equal the reference's wherever gy is finite; where gy is
+    inf or NaN, a pixel that did not win gets NaN (0 · inf) instead of 0: the
+    step is lost either way, as for accel's ReLU.
+    """
 
     @staticmethod
     def applies(x) -> bool:
-        return True
+        return True          # NumPy or CuPy arrays (minirect.accel offers no path to others)
 
-    @staticmethod
-    def forward(x, kernel, stride, padding, out_hw):
-        (kh, kw), (ph, pw) = kernel, padding
-        xp = backend.get_array_module(x)
+    def forward(self, x):
+        pool_setup(self, x, "max_pool2d")
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        xp = self.xp
         xpad = _pad(x, ph, pw, value=-float("inf"))
-        taps = [xpad[_tap(i, j, out_hw, stride)] for i in range(kh) for j in range(kw)]
+        taps = [xpad[_tap(i, j, self.out_hw, self.stride)] for i in range(kh) for j in range(kw)]
         y = taps[0].copy()
         for tap in taps[1:]:
             xp.maximum(y, tap, out=y)
@@ -49,7 +61,27 @@ class MaxPoolForward:
         winner = xp.full(y.shape, len(taps) - 1, dtype="uint8" if len(taps) < 256 else "int32")
         for k in range(len(taps) - 2, -1, -1):
             winner -= (taps[k] == y) * (winner - k)
-        return y, winner
+        self.save_for_backward(winner)
+        return y
+
+    def backward(self, gy):
+        (winner,) = self.saved
+        (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.padding, self.stride
+        N, C, H, W = self.in_shape
+        (OH, OW), padded_hw = self.out_hw, (H + 2 * ph, W + 2 * pw)
+        apart = sh >= kh and sw >= kw                # no pixel in two windows
+        covered = (sh, sw) == (kh, kw) and (OH * kh, OW * kw) == padded_hw
+        # Where the windows tile the map, every pixel is written below: no zeros needed.
+        gpad = (self.xp.empty if covered else self.xp.zeros)(
+            (N, C, *padded_hw), dtype=gy.dtype, **backend.on_device_of(gy))
+        for i in range(kh):
+            for j in range(kw):
+                masked = gpad[_tap(i, j, self.out_hw, self.stride)]
+                if apart:
+                    self.xp.multiply(gy, winner == i * kw + j, out=masked)
+                else:
+                    masked += gy * (winner == i * kw + j)
+        return gpad[:, :, ph:ph + H, pw:pw + W]
 
 
 def _bin_members(size: int, bins: int, xp):

@@ -38,7 +38,7 @@ The backward pass is the transpose of each step (Conv2d below):
     dE/dW = G @ colsᵀ,   dE/dx = col2im(Wmᵀ @ G),   dE/db = Σ gy over (n, oh, ow)
 
 Faster, equal paths live in ``minirect/accel/``: stride-1 convolutions by
-shifted windows (``shifted_windows.py``), max pooling's tuned forward and SPP
+shifted windows (``shifted_windows.py``), max pooling without the stacked taps and SPP
 gathered at once (``pooling.py``). accel registers them with the core; here
 each is asked for by name in one dispatch line, ``backend.fast_path(...)``,
 switched by ``minirect.fast_paths``. Derivations: docs/derivations/conv.md.
@@ -224,14 +224,11 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         pool_setup(self, x, "max_pool2d")
-        if fast := backend.fast_path("max_pool2d", x):   # no stacked copy: accel/pooling.py
-            y, winner = fast.forward(x, self.kernel, self.stride, self.padding, self.out_hw)
-        else:
-            (kh, kw), (ph, pw) = self.kernel, self.padding
-            xpad = _pad(x, ph, pw, value=-float("inf"))
-            taps = self.xp.stack([xpad[_tap(i, j, self.out_hw, self.stride)]
-                                  for i in range(kh) for j in range(kw)])   # (kh·kw, N, C, OH, OW)
-            y, winner = self.xp.max(taps, axis=0), self.xp.argmax(taps, axis=0)   # the first maximum
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        xpad = _pad(x, ph, pw, value=-float("inf"))
+        taps = self.xp.stack([xpad[_tap(i, j, self.out_hw, self.stride)]
+                              for i in range(kh) for j in range(kw)])   # (kh·kw, N, C, OH, OW)
+        y, winner = self.xp.max(taps, axis=0), self.xp.argmax(taps, axis=0)   # the first maximum
         self.save_for_backward(winner)
         return y
 
@@ -276,7 +273,8 @@ class AvgPool2d(Function):
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max pooling of x (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    pool = backend.fast_path("max_pool2d", x) or MaxPool2d   # no stacked copy: accel/pooling.py
+    return pool.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
