@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import minirect as mr
 from minirect import cli, train
 from minirect.data.download import DatasetError
 from minirect.experiments import recipe, report, runner
@@ -40,6 +41,11 @@ def test_reproduce_fast_writes_plots_and_summary(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     text = (tmp_path / "summary.txt").read_text()
     assert "30-layer plain net on digits" in text and "chance error: 0.900" in text
+    # how the runs computed is on record, in both summaries
+    on = mr.accel.enabled()
+    assert json.loads((tmp_path / "summary.json").read_text())["fast_paths"] is on
+    assert f"fast paths {'on' if on else 'off'}" in text.splitlines()[0]
+    assert "fast paths off" in report.summary_text(dict(result, fast_paths=False)).splitlines()[0]
     inits = sorted(r["init"] for r in result["summary"]["runs"])
     assert inits == ["msra", "xavier"]
     # the diagnostics saw the paper's signal story at initialization:

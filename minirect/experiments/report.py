@@ -147,13 +147,19 @@ def _epoch(epoch) -> str:
     return "never" if epoch is None else f"{epoch:.3g}"
 
 
+def fast_paths_phrase(result: dict) -> str:
+    """How the runs computed, for a summary's first line (results before the
+    setting was recorded ran with the fast paths on, the default)."""
+    return f"fast paths {'on' if result.get('fast_paths', True) else 'off (MINIRECT_FAST_PATHS=0)'}"
+
+
 def summary_text(result: dict) -> str:
     """summary.txt: the recipe, one line per run, and the verdict."""
     c, s = result["config"], result["summary"]
     lines = [f"{c['figure']}: {c['depth']}-layer plain net on {c['dataset']}, {c['epochs']} epochs, "
              f"lr {c['lr']}, batch {c['batch_size']}, momentum {c['momentum']}, "
              f"weight decay {c['weight_decay']} (none on PReLU), init mode {c['mode']}, "
-             f"seeds {list(c['seeds'])}",
+             f"seeds {list(c['seeds'])}, {fast_paths_phrase(result)}",
              f"chance error: {s['chance_error']:.3f}", ""]
     for r in s["runs"]:
         lines.append(f"{r['init']:>6} seed {r['seed']}: final val error {r['final_error']:.3f}, min "
@@ -246,8 +252,7 @@ def table_text(result) -> str:
     c = result["config"]
     lines = [f"Depth sweep: plain nets on {c['dataset']}, {c['epochs']} epochs "
              f"({result['runs'][0]['budget_iterations']} iterations) per run, lr {c['lr']}, "
-             f"batch {c['batch_size']}, seeds {list(c['seeds'])}, fast paths "
-             f"{'on' if result.get('fast_paths', True) else 'off (MINIRECT_FAST_PATHS=0)'}",
+             f"batch {c['batch_size']}, seeds {list(c['seeds'])}, {fast_paths_phrase(result)}",
              "",
              "| depth | init | reached half of chance | median iterations to it | mean final error "
              "| first-layer grad, Xavier / MSRA | 2^(-(L-1)/2) |",
@@ -576,7 +581,8 @@ def tables_text(result: dict, parts=("table2", "table1")) -> str:
              f"{c['epochs']} epochs, lr {c['lr']} ÷ 10 after {c['lr_drop']:.0%} of them, batch "
              f"{c['batch_size']}, momentum {c['momentum']}, weight decay {c['weight_decay']} (none "
              f"on PReLU), MSRA init ({c['mode']}, Eq. 15), input scale {c['input_scale']}, seeds "
-             f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed)"]
+             f"{list(s['seeds'])} (paired: same draws, data order and dropout masks per seed), "
+             f"{fast_paths_phrase(result)}"]
     for d in s.get("diverged", []):
         lines.append(f"DIVERGED, left out with the other rectifiers of its seed: {d['activation']} "
                      f"seed {d['seed']}: {d['message']}")
