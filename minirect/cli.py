@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import runs
 from .data.download import DatasetError
@@ -339,8 +340,7 @@ def main(argv=None) -> int:
     except DatasetError as error:      # missing or corrupt files: the message says what to do
         return _fail(f"{error} (on the command line: --data-root DIR or --download)", status=1)
     except OSError as error:          # a full disk, a folder that went away, ...
-        return _fail(f"{error.strerror or error}: {error.filename or ''} (the last finished "
-                     "epoch's checkpoint is kept: after fixing it, use --resume)")
+        return _fail(f"{error.strerror or error}: {error.filename or ''}{_resume_hint(args)}")
     except TrainingDiverged as error:
         return _fail(error, status=1)
     except KeyboardInterrupt:
@@ -352,6 +352,14 @@ def main(argv=None) -> int:
 # Errors whose message says what to do: one line on stderr and exit status 2, by kind,
 # wherever in a command they are raised.
 USER_ERRORS = (runs.RunFolderError, CheckpointError, executors.ClusterError, executors.WorkerDied)
+
+
+def _resume_hint(args) -> str:
+    """After a file-system error: say --resume where --out holds a checkpoint to go on from."""
+    out = getattr(args, "out", None)
+    if out and next(Path(out).glob("**/checkpoint.npz"), None) is not None:
+        return " (the last finished epoch's checkpoint is kept: after fixing it, use --resume)"
+    return ""
 
 
 def _fail(error, status: int = 2) -> int:
