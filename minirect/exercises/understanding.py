@@ -283,8 +283,8 @@ CONV_COST = Exercise(
            "of every sample. How many output pixels does the layer have?",
            "The conv is one matrix product of the (D × C·k²) weight matrix with the column matrix: "
            "count the multiply-adds of a matrix product.",
-           "Look at the bytes for the paper's model B at batch 128: why does minirect's design "
-           "guide worry about memory?"),
+           "Look at the bytes for the paper's model B at batch 128: what would an engine that "
+           "builds the whole batch's column matrix at once need in memory?"),
     stars=2, unit="convolution", kind="derive")
 
 
