@@ -1,7 +1,7 @@
 """The capstone: Figure 3 reproduced with the student's own functions inside the engine.
 
     minirect exercises train student.py            # the default Figure 3 experiment
-    minirect exercises train student.py --fast     # a two-epoch check (about a minute)
+    minirect exercises train student.py --fast     # a two-epoch check (about 10 s)
 
 Every function of the student's file that the Figure 3 net uses (the ReLU,
 convolution, pooling and loss backward passes, im2col, the MSRA std, the SGD
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     parser.add_argument("file", help="your solutions (.py), as graded by minirect exercises check")
     parser.add_argument("--out", default="runs/capstone", help="output folder (default runs/capstone)")
     parser.add_argument("--fast", action="store_true",
-                        help="a small net, 2 epochs, one seed (about a minute): a first check")
+                        help="a small net, 2 epochs, one seed (about 10 s): a first check")
     parser.add_argument("--epochs", type=int, help="epochs per run (default: Figure 3's 30)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted capstone")
