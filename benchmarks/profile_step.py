@@ -83,11 +83,23 @@ def phases_torch(net, device, steps):
                        opt.step, lambda: torch_synchronize(device), steps)
 
 
+def function_methods() -> list:
+    """(cls, name, method) for each forward and backward that an autograd
+    Function type defines itself (the reference's and accel's alike)."""
+    from minirect import autograd
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    return [(cls, name, cls.__dict__[name]) for cls in set(subclasses(autograd.Function))
+            for name in ("forward", "backward") if name in cls.__dict__]
+
+
 def per_op(net, device, steps):
     """Sum of each Function type's forward and backward time per step (synchronized)."""
     import minirect as mr
     import minirect.functional as F
-    from minirect import autograd
 
     model, opt, x, y = build_minirect(net, device)
     totals, counts = collections.defaultdict(float), collections.Counter()
@@ -103,17 +115,9 @@ def per_op(net, device, steps):
             return out
         return wrapper
 
-    def subclasses(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from subclasses(sub)
-
-    originals = []
-    for cls in set(subclasses(autograd.Function)):
-        for name in ("forward", "backward"):
-            if name in cls.__dict__:
-                originals.append((cls, name, cls.__dict__[name]))
-                setattr(cls, name, timed(cls, name, cls.__dict__[name]))
+    originals = function_methods()
+    for cls, name, method in originals:
+        setattr(cls, name, timed(cls, name, method))
     try:
         for i in range(steps + 2):
             if i == 2:

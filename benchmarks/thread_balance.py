@@ -25,6 +25,7 @@ import statistics
 import time
 
 import bench_step
+from profile_step import function_methods
 
 
 def main():
@@ -33,7 +34,6 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
 
-    from minirect import autograd
     from minirect.accel import threads
     from minirect.train import training_step
 
@@ -68,16 +68,10 @@ def main():
             return out
         return wrapper
 
-    def subclasses(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from subclasses(sub)
-
     model, opt, x, y = bench_step.build_minirect(bench_step.NETS[args.net], "cpu")
     step = training_step(model, opt)
     threads.run_parallel = watched_run
-    patched = [(cls, name, cls.__dict__[name]) for cls in set(subclasses(autograd.Function))
-               for name in ("forward", "backward") if name in cls.__dict__]
+    patched = function_methods()
     for cls, name, method in patched:
         setattr(cls, name, timed_method(name, method))
     rows = []

@@ -1,45 +1,69 @@
-import sys, time, statistics, functools
-sys.path.insert(0, "/work/main/benchmarks")
-import numpy as np
-import bench_step
-import minirect as mr
-from minirect.accel import rectifiers, threads
-from minirect.train import training_step
+"""ReLU's forward and backward split over minirect's threads, against the step without.
 
-plain_bwd = rectifiers.ReLU.backward
-def split_bwd(self, gy):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 \\
+        python benchmarks/results/cpu_session9/try_relu_two_threads.py 22
+
+Rounds alternate between the plain fast path (one thread) and the split one;
+prints the median step of each and the ratio plain / split per round.
+"""
+
+import functools
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))     # benchmarks/
+import bench_step  # noqa: E402
+
+from minirect.accel import rectifiers, threads  # noqa: E402
+from minirect.functional import activations  # noqa: E402
+from minirect.train import training_step  # noqa: E402
+
+SMALL = 2**16           # arrays below this size stay on one thread
+plain_forward, plain_backward = activations.ReLU.forward, rectifiers.ReLU.backward
+
+
+def in_bands(n, part):
+    threads.run_parallel([functools.partial(part, s, e) for s, e in threads.split(n, threads.workers())])
+
+
+def split_backward(self, gy):
     (y,) = self.saved
-    if gy.ndim < 2 or gy.shape[0] < 2 or gy.size < 2**16:
+    if gy.ndim < 2 or gy.size < SMALL:
         return gy * (y > 0)
     out = np.empty_like(gy)
-    def part(s, e):
-        np.multiply(gy[s:e], y[s:e] > 0, out=out[s:e])
-    threads.run_parallel([functools.partial(part, s, e) for s, e in threads.split(gy.shape[0], threads.workers())])
+    in_bands(gy.shape[0], lambda s, e: np.multiply(gy[s:e], y[s:e] > 0, out=out[s:e]))
     return out
-from minirect.functional import activations
-plain_fwd = activations.ReLU.forward
-def split_fwd(self, x):
-    if x.ndim < 2 or x.shape[0] < 2 or x.size < 2**16:
-        return plain_fwd(self, x)
+
+
+def split_forward(self, x):
+    if x.ndim < 2 or x.size < SMALL:
+        return plain_forward(self, x)
     out = np.empty_like(x)
-    def part(s, e):
-        np.maximum(x[s:e], 0, out=out[s:e])
-    threads.run_parallel([functools.partial(part, s, e) for s, e in threads.split(x.shape[0], threads.workers())])
+    in_bands(x.shape[0], lambda s, e: np.maximum(x[s:e], 0, out=out[s:e]))
     self.save_for_backward(out)
     return out
-print(open("/work/main/minirect/functional/activations.py").read().split("class ReLU")[1][:900])
-net = sys.argv[1]
+
+
+net = sys.argv[1] if len(sys.argv) > 1 else "22"
 model, opt, x, y = bench_step.build_minirect(bench_step.NETS[net], "cpu")
 step = training_step(model, opt)
-for _ in range(2): step(x, y)
-res = {"plain": [], "split": []}
-for r in range(5):
+for _ in range(2):
+    step(x, y)
+medians = {"plain": [], "split": []}
+for _round in range(5):
     for case in ("plain", "split"):
-        rectifiers.ReLU.backward = split_bwd if case == "split" else plain_bwd
-        rectifiers.ReLU.forward = split_fwd if case == "split" else plain_fwd
-        ts = []
+        rectifiers.ReLU.backward = split_backward if case == "split" else plain_backward
+        rectifiers.ReLU.forward = split_forward if case == "split" else plain_forward
+        seconds = []
         for _ in range(5):
-            s = time.perf_counter(); step(x, y); ts.append(time.perf_counter() - s)
-        res[case].append(statistics.median(ts))
-ratios = [a / b for a, b in zip(res["plain"], res["split"])]
-print(net, {k: round(1e3 * statistics.median(v), 1) for k, v in res.items()}, "plain/split", round(statistics.median(ratios), 3), [round(r, 3) for r in ratios])
+            start = time.perf_counter()
+            step(x, y)
+            seconds.append(time.perf_counter() - start)
+        medians[case].append(statistics.median(seconds))
+ratios = [a / b for a, b in zip(medians["plain"], medians["split"])]
+print(net, {k: round(1e3 * statistics.median(v), 1) for k, v in medians.items()},
+      "plain/split", round(statistics.median(ratios), 3), [round(r, 3) for r in ratios])
