@@ -272,6 +272,78 @@ for figure in ("fig2", "fig3"):
 # but at 8×8 *both* start from a weaker signal than at ImageNet scale.
 
 # %% [markdown]
+# ## The typical net, not only the mean
+#
+# The theory gives $\mathbb E[\mathrm{Var}_l]$ over the weights. One seed's
+# variance is that times a product of one random factor per layer: each layer
+# averages only $d$ channels, and for $n$ i.i.d. ReLU units the relative
+# variance of their mean energy is $\frac{3/2 - 1/4}{1/4}\cdot\frac1n = \frac5n$
+# (Hanin & Nica 2019). Independent factors multiply to a roughly log-normal
+# $F_l$ with $\log F_l \sim \mathcal N(-s_l^2/2,\, s_l^2)$, $s_l^2 = \sum_{k\le l} v_k$,
+# so the sd of log std across seeds is $s_l/2$ and a typical (median) seed has
+# $\sqrt{\mathbb E[\mathrm{Var}_l]}\,e^{-s_l^2/4}$ — below the mean at depth.
+# `theory.finite_width_stds(model, x, y)` computes $v_l$ for the real maps
+# (positions and images of a channel are correlated: alike images make a
+# channel all-or-nothing, and the effective width falls from $d\cdot N\cdot P$
+# towards $d$), forward and backward
+# (docs/derivations/initialization.md). Below: many seeds of
+# notebook 04's 30-layer model (`models.model_30`, MSRA, fan-out) on a batch of
+# 64 normalized digits, each seed a thin line, the band median ×/÷
+# $e^{\text{sd}}$ shaded.
+
+# %%
+from minirect import data, models
+
+digits = data.Digits(train=True)
+normalize = data.paper_input_transform(digits.images, digits.pixel_max, input_scale="unit")
+digits_x, digits_y = next(iter(data.DataLoader(digits, batch_size=64, shuffle=True, seed=SEED,
+                                                transform=normalize)))
+widths = (4, 4, 8, 8) if FAST else (16, 16, 32, 32)
+band_seeds = range(4 if FAST else 32)
+logs = {"response_std": [], "grad_std": []}
+for s in band_seeds:
+    minirect.seed(s)
+    model = models.model_30(widths=widths, fc_width=32 if FAST else 128, input_size=8, init="msra",
+                            mode="fan_out")
+    rows = diagnostics.layer_statistics(model, digits_x, digits_y)
+    logs["response_std"].append(np.log([r["response_std"] for r in rows]))
+    logs["grad_std"].append(np.log([r["grad_std"] / rows[-1]["grad_std"] for r in rows]))
+    if s == band_seeds[0]:
+        band = minirect.theory.finite_width_stds(model, digits_x, digits_y)
+ls = np.arange(1, len(rows) + 1)                    # the weighted layers, 1..30
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+band_rows = []
+for ax, key, median, spread in ((axes[0], "response_std", "response_median", "response_spread"),
+                                (axes[1], "grad_std", "grad_median", "grad_spread")):
+    values = np.array(logs[key])
+    for v in values:
+        ax.semilogy(ls, np.exp(v), "-", color="tab:red", lw=0.5, alpha=0.3)
+    centre, width = np.array(band[median]), np.exp(band[spread])
+    ax.fill_between(ls, centre / width, centre * width, color="tab:red", alpha=0.2,
+                    label="theory: median ×/÷ e^sd")
+    ax.semilogy(ls, centre, "k--", lw=1, label="theory: median seed")
+    ax.semilogy(ls, np.exp(np.median(values, axis=0)), "k-", lw=2,
+                label=f"measured median, {len(values)} seeds")
+    if key == "response_std":
+        ax.semilogy(ls, band["rms_response"], "k:", lw=1, label="theory: √E[Var] (the mean)")
+    band_rows.append((key, np.exp(np.median(values, axis=0)) / centre,
+                      values.std(axis=0, ddof=1)[:-1] / np.array(band[spread][:-1])))
+axes[0].set(title="responses y_l over seeds", xlabel="layer")
+axes[1].set(title="gradients ∂E/∂y_l / ∂E/∂y_30 over seeds", xlabel="layer")
+for ax in axes:
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+for key, median_ratio, spread_ratio in band_rows:
+    print(f"{key:12s} measured/predicted median {median_ratio.min():.2f}..{median_ratio.max():.2f},  "
+          f"sd of log std {spread_ratio.min():.2f}..{spread_ratio.max():.2f}")
+print(f"last layer: typical seed / √E[Var] = {band['response_median'][-1] / band['rms_response'][-1]:.2f} "
+      f"(predicted), {np.exp(np.median(logs['response_std'], axis=0))[-1] / band['rms_response'][-1]:.2f} "
+      f"(measured); sd of log std {band['response_spread'][-1]:.2f}")
+
+# %% [markdown]
 # ## Findings in numbers
 #
 # * **Small maps need the geometry-aware theory.** Zero padding keeps
@@ -285,3 +357,9 @@ for figure in ("fig2", "fig3"):
 #   forward and 1.14× backward, for MSRA and Xavier alike. Within a stage MSRA's response falls
 #   by 0.940–0.946 per conv on the 8×8 maps and 0.850–0.853 on the 4×4 maps,
 #   where padding alone predicts 0.917 and 0.833.
+# * **The typical net sits below the mean.** Over 32 seeds of notebook 04's
+#   30-layer model (MSRA), the measured median std is 0.76–1.06 of the finite-width theory's
+#   median at every layer forward, 0.94–1.06 backward, and the sd of log std
+#   0.76–1.01 (forward) and 0.75–1.13 (backward) of the predicted one; at layer
+#   30 a typical seed has 0.39× (measured; predicted 0.50×) of
+#   $\sqrt{\mathbb E[\mathrm{Var}]}$, with an sd of 0.83 in log std.
