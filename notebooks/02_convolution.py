@@ -57,6 +57,7 @@ import minirect.functional as F
 from minirect.backend import to_numpy
 
 minirect.use(DEVICE)
+minirect.fast_paths(False)   # the reference path: the code in minirect/functional is what runs
 minirect.seed(SEED)
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9})
 print("minirect", minirect.__version__, minirect.versions())
@@ -343,8 +344,9 @@ for size in (5, 7, 10, 13):
 #
 # Everything above is the reference: `functional/conv.py` computes every
 # convolution as im2col + one GEMM and its backward pass through col2im, and
-# that is what runs under `minirect.fast_paths(False)` (or with
-# `MINIRECT_FAST_PATHS=0` in the environment). With fast paths on, the default,
+# that is what runs under `minirect.fast_paths(False)`, as in this notebook's
+# setup cell (or with `MINIRECT_FAST_PATHS=0` in the environment). With fast
+# paths on, minirect's default,
 # a stride-1 convolution takes one dispatch line to a faster layout in
 # `minirect/accel/shifted_windows.py`, which the test suite proves equal to
 # the reference. A student can skip it; here is the idea.
@@ -414,8 +416,9 @@ assert all(np.allclose(a, b, atol=1e-10) for a, b in zip(grads[True], grads[Fals
 # step costs about three times the forward. We time forward + backward for a few
 # "same"-padded $3 \times 3$ layers and report the achieved rate. The rate grows
 # with the layer: in the stored output (a two-core CPU, the BLAS with both
-# threads) the smallest, first layer runs below 2 GFLOP/s, the larger ones at
-# tens of GFLOP/s with the reference and about 60–110 with fast paths on. A GPU
+# threads) the smallest layer runs at about 10 GFLOP/s either way, the larger
+# ones at 20–50 GFLOP/s with the reference and 40–120 with fast paths on (one
+# timing each: they move by tens of per cent from run to run). A GPU
 # (set `DEVICE = "cuda"`, and `FULL = True` for larger layers) is one to two
 # orders of magnitude faster. Each layer is timed twice: the reference (im2col + GEMM,
 # `minirect.fast_paths(False)`) and then with fast paths on.

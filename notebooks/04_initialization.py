@@ -64,6 +64,7 @@ from minirect import data, diagnostics, init, models, nn
 from minirect.backend import to_numpy
 
 minirect.use(DEVICE)
+minirect.fast_paths(False)   # the reference path: the code in minirect/functional is what runs
 minirect.seed(SEED)
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "font.size": 9})
 print("minirect", minirect.__version__, minirect.versions())

@@ -70,6 +70,18 @@ def test_each_unit_has_a_worksheet_with_its_exercises(unit):
             assert f"def {name}(" in text and "raise NotImplementedError" in text
 
 
+LESSONS = ["01_autograd", "02_convolution", "03_prelu", "04_initialization",
+           "04b_initialization_small_maps", "09_build_your_engine"]
+
+
+@pytest.mark.parametrize("notebook", LESSONS)
+def test_the_lessons_run_the_reference_path(notebook):
+    """docs/course.md: the lessons switch the fast paths off in their setup, for the whole notebook."""
+    lines = (NOTEBOOKS / f"{notebook}.py").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("minirect.fast_paths(False)") for line in lines), notebook
+    assert "lesson notebooks 01–04b" in (ROOT / "docs" / "course.md").read_text(encoding="utf-8")
+
+
 def test_the_build_track_notebook_checks_every_build_exercise():
     text = (NOTEBOOKS / "09_build_your_engine.py").read_text(encoding="utf-8")
     for name in exercises.names():
