@@ -120,3 +120,24 @@ def test_the_per_layer_profile_takes_a_small_conv_apart():
     parts = profile_conv_layers.taken_apart(x, W, gy, workers=2, first=False)
     assert set(parts) == {f"{p} {q}" for p in ("fwd", "bwd") for q in ("cols", "gemm", "rest")}
     assert all(ms > 0 for ms in parts.values())
+
+
+def test_the_thread_balance_adds_up():
+    """thread_balance.summarize: two threaded calls and two ops, by hand."""
+    import thread_balance
+    calls = [(0.010, [0.008, 0.006], 0.003),        # wall, each share's time, end-to-end spread
+             (0.005, [0.004, 0.004], 0.000)]
+    row = thread_balance.summarize(0.030, calls, {"ReLU.backward": 0.006, "Conv2d.forward": 0.002}, 2)
+    assert row["threaded"] == pytest.approx(0.015) and row["one core"] == pytest.approx(0.015)
+    assert row["work / cores"] == pytest.approx(0.011) and row["imbalance"] == pytest.approx(0.003)
+    assert row["dispatch"] == pytest.approx(0.002 + 0.001)
+    assert row["  other"] == pytest.approx(0.015 - 0.008) and row["calls"] == 2
+
+
+def test_thread_balance_watches_the_pool_every_threaded_pass_uses():
+    """The shifted-window conv and the banded GEMMs both go through run_parallel."""
+    import inspect
+
+    from minirect.accel import shifted_windows, threads
+    assert "threads.run_parallel(" in inspect.getsource(shifted_windows.shifted_pass)
+    assert "run_parallel(" in inspect.getsource(threads.ParallelMatmul.matmul)
