@@ -238,6 +238,28 @@ def _disk_full(tmp, failing_save=2):
     raise SystemExit(code)
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="file names of descriptors from /proc")
+def test_every_file_a_run_writes_reaches_the_disk_before_its_rename(tmp_path, monkeypatch):
+    """A rename can reach the disk before the data: each file is fsynced, then renamed."""
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.realpath(src), os.path.realpath(dst)))
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert _cli(*TRAIN, "--epochs", "1", "--out", str(tmp_path)) == 0
+    renamed = {Path(e[2]).name for e in events if e[0] == "replace"}
+    assert {train.CHECKPOINT, "history.csv", runs.CONFIG} <= renamed, renamed
+    for i, event in enumerate(events):
+        if event[0] == "replace":
+            assert ("fsync", event[1]) in events[:i], f"{event[2]} renamed before its data was synced"
+
+
 def test_a_full_disk_before_any_checkpoint_does_not_offer_resume(tmp_path):
     """--resume is suggested only where there is a checkpoint to resume from."""
     err = io.StringIO()
