@@ -11,7 +11,7 @@ and the reference code asks for it by name in one dispatch line,
 
     name           module              what it does                          (asked for by)
     conv2d         shifted_windows.py  stride-1 conv2d without im2col's copies  (functional.conv.Conv2d)
-    max_pool2d     pooling.py          max pooling without stacked taps, its   (functional.max_pool2d)
+    max_pool2d     pooling.py          max pooling without stacked taps, its    (functional.max_pool2d)
                                        gradient as products with the masks
     spp_level      pooling.py          SPP as one gather, bins padded for       (functional.conv.spp)
                                        CUDA graphs, winners as small integers
