@@ -12,9 +12,9 @@ import pathlib
 import queue
 import statistics
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))     # benchmarks/
+import ab_fast_path  # noqa: E402  (time_steps: the median of a few steps)
 import bench_step  # noqa: E402
 
 from minirect import backend  # noqa: E402
@@ -70,12 +70,7 @@ medians = {"static": [], "dynamic": []}
 for _round in range(5):
     for case in ("static", "dynamic"):
         sw.shifted_pass = dynamic_pass if case == "dynamic" else static_pass
-        seconds = []
-        for _ in range(5):
-            start = time.perf_counter()
-            step(x, y)
-            seconds.append(time.perf_counter() - start)
-        medians[case].append(statistics.median(seconds))
+        medians[case].append(ab_fast_path.time_steps(lambda: step(x, y), 5))
 sw.shifted_pass = static_pass
 ratios = [a / b for a, b in zip(medians["static"], medians["dynamic"])]
 print(f"net {net}, chunks per worker {PER_WORKER or 'one per block'}:",

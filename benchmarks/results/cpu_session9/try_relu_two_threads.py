@@ -11,11 +11,11 @@ import functools
 import pathlib
 import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))     # benchmarks/
+import ab_fast_path  # noqa: E402  (time_steps: the median of a few steps)
 import bench_step  # noqa: E402
 
 from minirect.accel import rectifiers, threads  # noqa: E402
@@ -58,12 +58,7 @@ for _round in range(5):
     for case in ("plain", "split"):
         rectifiers.ReLU.backward = split_backward if case == "split" else plain_backward
         rectifiers.ReLU.forward = split_forward if case == "split" else plain_forward
-        seconds = []
-        for _ in range(5):
-            start = time.perf_counter()
-            step(x, y)
-            seconds.append(time.perf_counter() - start)
-        medians[case].append(statistics.median(seconds))
+        medians[case].append(ab_fast_path.time_steps(lambda: step(x, y), 5))
 ratios = [a / b for a, b in zip(medians["plain"], medians["split"])]
 print(net, {k: round(1e3 * statistics.median(v), 1) for k, v in medians.items()},
       "plain/split", round(statistics.median(ratios), 3), [round(r, 3) for r in ratios])
